@@ -1,0 +1,331 @@
+//! The typed host model: one `HostSnapshot` per host and collection cycle.
+//!
+//! Every struct is `#[serde(default)]` and serde ignores unknown fields, so a
+//! newer agent that adds a field still talks to an older dashboard and back.
+//! Units live in field names (`_bytes`, `_celsius`, `_percent`, `_hz`, `_watts`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::Status;
+
+/// Everything one host reports at one moment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostSnapshot {
+    /// The host's name as it reports it (kernel hostname unless configured).
+    pub host: String,
+    /// Increases by one with every snapshot the agent produces.
+    pub seq: u64,
+    /// When the snapshot was taken, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Version of the agent that produced it.
+    pub agent_version: String,
+    /// Kernel release, as in `uname -r`.
+    pub kernel: String,
+    /// Seconds since boot.
+    pub uptime_seconds: u64,
+    pub cpu: Option<Cpu>,
+    pub memory: Option<Memory>,
+    pub gpus: Vec<Gpu>,
+    pub drives: Vec<Drive>,
+    pub filesystems: Vec<Filesystem>,
+    /// `None` while no service source is configured on the agent.
+    pub services: Option<Vec<Service>>,
+    /// `None` while no backup source is configured on the agent.
+    pub backups: Option<Vec<Backup>>,
+    /// One entry per collector that ran: its outcome and how long it took.
+    pub collectors: Vec<CollectorReport>,
+}
+
+impl HostSnapshot {
+    /// The worst status of anything in the snapshot, collector failures included.
+    pub fn worst_status(&self) -> Status {
+        let cpu = self.cpu.iter().map(|c| c.status);
+        let mem = self.memory.iter().map(|m| m.status);
+        let gpus = self.gpus.iter().map(|g| g.status);
+        let drives = self.drives.iter().map(|d| d.status);
+        let fs = self.filesystems.iter().map(|f| f.status);
+        let services = self.services.iter().flatten().map(|s| s.status);
+        let backups = self.backups.iter().flatten().map(|b| b.status);
+        let collectors = self.collectors.iter().map(|c| if c.error.is_some() { Status::Unknown } else { Status::Ok });
+        cpu.chain(mem)
+            .chain(gpus)
+            .chain(drives)
+            .chain(fs)
+            .chain(services)
+            .chain(backups)
+            .chain(collectors)
+            .max()
+            .unwrap_or(Status::Unknown)
+    }
+
+    /// The report of the collector called `name`, if it ran.
+    pub fn collector(&self, name: &str) -> Option<&CollectorReport> {
+        self.collectors.iter().find(|c| c.name == name)
+    }
+}
+
+/// Processor load, utilisation, frequency and temperature.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cpu {
+    /// `model name` from /proc/cpuinfo, when the kernel reports one.
+    pub model: Option<String>,
+    /// Logical CPUs counted in /proc/stat.
+    pub logical_cpus: u32,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    /// Busy share of all CPUs since the previous sample; `None` on the first sample.
+    pub utilisation_percent: Option<f64>,
+    /// Mean current frequency over all CPUs that report one.
+    pub frequency_hz: Option<u64>,
+    /// Highest current frequency of any CPU.
+    pub max_frequency_hz: Option<u64>,
+    /// Package (or hottest core) temperature.
+    pub temperature_celsius: Option<f64>,
+    /// Where the temperature came from, e.g. `k10temp Tctl` or `thermal_zone0 x86_pkg_temp`.
+    pub temperature_source: Option<String>,
+    pub status: Status,
+}
+
+/// Memory use, swap, and the "RAM optimisation" details.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    pub total_bytes: u64,
+    /// Total minus available: what applications hold and cannot give back.
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    /// True when `MemAvailable` was missing (kernels before 3.14) and was estimated.
+    pub available_estimated: bool,
+    pub swap_total_bytes: u64,
+    pub swap_used_bytes: u64,
+    pub zram: Vec<Zram>,
+    pub tmpfs: Vec<Tmpfs>,
+    pub vm: VmTunables,
+    pub status: Status,
+}
+
+impl Memory {
+    /// Used share of total memory, 0 when total is unknown.
+    pub fn used_percent(&self) -> f64 {
+        percent(self.used_bytes, self.total_bytes)
+    }
+}
+
+/// One zram device (compressed RAM swap or disk).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Zram {
+    pub device: String,
+    pub disksize_bytes: u64,
+    /// Uncompressed size of the data stored.
+    pub original_bytes: u64,
+    /// Compressed size of the data stored.
+    pub compressed_bytes: u64,
+    /// Memory the device really uses, allocator overhead included.
+    pub memory_used_bytes: u64,
+    pub algorithm: Option<String>,
+}
+
+impl Zram {
+    /// original / compressed, `None` while nothing is stored.
+    pub fn compression_ratio(&self) -> Option<f64> {
+        (self.compressed_bytes > 0).then(|| self.original_bytes as f64 / self.compressed_bytes as f64)
+    }
+}
+
+/// One mounted tmpfs and how full it is.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tmpfs {
+    pub mount_point: String,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+}
+
+/// Kernel VM tunables that decide how memory and writeback behave.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VmTunables {
+    pub dirty_ratio: Option<u32>,
+    pub dirty_background_ratio: Option<u32>,
+    pub swappiness: Option<u32>,
+}
+
+/// Which driver a GPU was read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuVendor {
+    Nvidia,
+    Amd,
+    Intel,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+/// One graphics card.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Gpu {
+    /// Stable identifier: PCI address for NVIDIA, `card0` for DRM devices.
+    pub id: String,
+    pub vendor: GpuVendor,
+    pub name: String,
+    pub utilisation_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub temperature_celsius: Option<f64>,
+    pub power_watts: Option<f64>,
+    pub clock_hz: Option<u64>,
+    pub status: Status,
+}
+
+/// How a drive entry relates to hardware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriveKind {
+    /// A physical disk: NVMe, SATA, SAS, USB, virtio.
+    #[default]
+    Disk,
+    /// A software RAID (md) spanning several disks.
+    Raid,
+    /// A device-mapper volume (LVM, LUKS) spanning several disks.
+    Mapper,
+    #[serde(other)]
+    Unknown,
+}
+
+/// A drive and the capacity it offers; its filesystems point back to it by name.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Drive {
+    /// Kernel name: `nvme0n1`, `sda`, `md0`, `dm-2`.
+    pub name: String,
+    pub kind: DriveKind,
+    pub model: Option<String>,
+    pub capacity_bytes: u64,
+    /// `Some(true)` for spinning disks.
+    pub rotational: Option<bool>,
+    pub removable: bool,
+    /// For RAID and mapper entries: the physical disks underneath.
+    pub members: Vec<String>,
+    /// Sum of the used bytes of the filesystems on this drive.
+    pub used_bytes: u64,
+    /// Sum of the sizes of the filesystems on this drive.
+    pub filesystem_bytes: u64,
+    pub status: Status,
+}
+
+impl Drive {
+    /// Used share of the filesystems on this drive, `None` without filesystems.
+    pub fn used_percent(&self) -> Option<f64> {
+        (self.filesystem_bytes > 0).then(|| percent(self.used_bytes, self.filesystem_bytes))
+    }
+}
+
+/// A mounted block-device filesystem.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Filesystem {
+    pub mount_point: String,
+    pub fstype: String,
+    /// The mount source, e.g. `/dev/nvme0n1p2` or `tank/data`.
+    pub source: String,
+    /// Name of the `Drive` it lives on, if it could be traced to one.
+    pub drive: Option<String>,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    /// Space an unprivileged user can still write.
+    pub available_bytes: u64,
+    pub status: Status,
+}
+
+impl Filesystem {
+    /// Used share as `df` shows it: used / (used + available).
+    pub fn used_percent(&self) -> f64 {
+        percent(self.used_bytes, self.used_bytes + self.available_bytes)
+    }
+}
+
+/// A supervised service (filled in by the systemd collector).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Service {
+    pub name: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub memory_bytes: Option<u64>,
+    pub memory_max_bytes: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    pub disk_bytes: Option<u64>,
+    pub restarts: u32,
+    pub status: Status,
+}
+
+/// A backup job (filled in by the backup collector).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Backup {
+    pub name: String,
+    pub last_run_ms: Option<u64>,
+    pub result: Option<String>,
+    pub duration_seconds: Option<u64>,
+    pub next_run_ms: Option<u64>,
+    pub status: Status,
+}
+
+/// The outcome of one collector's last run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectorReport {
+    /// `cpu`, `memory`, `storage`, `gpu`, ...
+    pub name: String,
+    /// When it last ran, in milliseconds since the Unix epoch.
+    pub collected_ms: u64,
+    /// How long the run took.
+    pub duration_us: u64,
+    /// What went wrong, in words a person can act on; `None` when it worked.
+    pub error: Option<String>,
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filesystem_percent_matches_df() {
+        // df rounds used / (used + avail) up; reserved blocks are not in either.
+        let fs = Filesystem { size_bytes: 200, used_bytes: 49, available_bytes: 51, ..Default::default() };
+        assert!((fs.used_percent() - 49.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn zram_ratio_needs_data() {
+        let empty = Zram::default();
+        assert_eq!(empty.compression_ratio(), None);
+        let z = Zram { original_bytes: 64 << 20, compressed_bytes: 1 << 20, ..Default::default() };
+        assert_eq!(z.compression_ratio(), Some(64.0));
+    }
+
+    #[test]
+    fn failing_collector_makes_the_host_unknown_not_ok() {
+        let mut s = HostSnapshot::default();
+        s.collectors.push(CollectorReport { name: "cpu".into(), ..Default::default() });
+        assert_eq!(s.worst_status(), Status::Ok);
+        s.collectors.push(CollectorReport { name: "gpu".into(), error: Some("boom".into()), ..Default::default() });
+        assert_eq!(s.worst_status(), Status::Unknown);
+        s.memory = Some(Memory { status: Status::Critical, ..Default::default() });
+        assert_eq!(s.worst_status(), Status::Critical);
+    }
+}
