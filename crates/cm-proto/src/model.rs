@@ -214,7 +214,7 @@ pub struct Drive {
     pub members: Vec<String>,
     /// Sum of the used bytes of the filesystems on this drive.
     pub used_bytes: u64,
-    /// Sum of the sizes of the filesystems on this drive.
+    /// Sum of used + available of the filesystems on this drive (what `df` calls their size).
     pub filesystem_bytes: u64,
     pub status: Status,
 }
