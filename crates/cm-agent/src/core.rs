@@ -1,0 +1,269 @@
+//! The agent core: runs each collector on its own interval and assembles
+//! snapshots. A collector that fails reports its error in the snapshot; the
+//! others go on.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cm_collect::cpu::CpuCollector;
+use cm_collect::gpu::NvidiaSmi;
+use cm_collect::{gpu, host, memory, storage, CollectError, SysRoot};
+use cm_proto::{CollectorReport, HostSnapshot};
+
+use crate::status::Thresholds;
+use crate::AGENT_VERSION;
+
+/// How often each collector runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intervals {
+    pub cpu: Duration,
+    pub memory: Duration,
+    pub storage: Duration,
+    pub gpu: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_secs(2),
+            memory: Duration::from_secs(2),
+            storage: Duration::from_secs(10),
+            gpu: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the core needs to know about where and how to collect.
+#[derive(Debug, Clone, Default)]
+pub struct CoreConfig {
+    pub sysroot: SysRoot,
+    /// Overrides the kernel's host name.
+    pub hostname: Option<String>,
+    pub intervals: Intervals,
+    /// How to run nvidia-smi; `None` skips NVIDIA GPUs.
+    pub nvidia_smi: Option<NvidiaSmi>,
+    pub thresholds: Thresholds,
+}
+
+impl CoreConfig {
+    /// Defaults for reading `sysroot`: nvidia-smi is asked only on the live machine,
+    /// since it describes the machine it runs on, not a captured tree.
+    pub fn for_sysroot(sysroot: SysRoot) -> Self {
+        let nvidia_smi = sysroot.is_live().then(NvidiaSmi::default);
+        Self { sysroot, nvidia_smi, ..Default::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Host,
+    Cpu,
+    Memory,
+    Storage,
+    Gpu,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::Cpu => "cpu",
+            Kind::Memory => "memory",
+            Kind::Storage => "storage",
+            Kind::Gpu => "gpu",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    kind: Kind,
+    interval: Duration,
+    next_due: Option<Instant>,
+    report: CollectorReport,
+}
+
+/// Runs the collectors and assembles snapshots.
+#[derive(Debug)]
+pub struct AgentCore {
+    config: CoreConfig,
+    cpu: CpuCollector,
+    slots: Vec<Slot>,
+    current: HostSnapshot,
+    seq: u64,
+}
+
+impl AgentCore {
+    /// A core that has not collected anything yet.
+    pub fn new(config: CoreConfig) -> Self {
+        let slots = Kind::ALL
+            .into_iter()
+            .map(|kind| Slot {
+                kind,
+                interval: match kind {
+                    Kind::Host => config.intervals.storage,
+                    Kind::Cpu => config.intervals.cpu,
+                    Kind::Memory => config.intervals.memory,
+                    Kind::Storage => config.intervals.storage,
+                    Kind::Gpu => config.intervals.gpu,
+                },
+                next_due: None,
+                report: CollectorReport { name: kind.name().into(), ..Default::default() },
+            })
+            .collect();
+        Self { config, cpu: CpuCollector::default(), slots, current: HostSnapshot::default(), seq: 0 }
+    }
+
+    /// The shortest collector interval: how often snapshots change.
+    pub fn interval(&self) -> Duration {
+        self.slots.iter().map(|s| s.interval).min().unwrap_or(Duration::from_secs(2))
+    }
+
+    /// When the next collector is due.
+    pub fn next_due(&self) -> Instant {
+        self.slots.iter().map(|s| s.next_due.unwrap_or_else(Instant::now)).min().unwrap_or_else(Instant::now)
+    }
+
+    /// Runs every collector that is due at `now`. Returns how many ran.
+    pub fn collect_due(&mut self, now: Instant) -> usize {
+        let due: Vec<usize> =
+            (0..self.slots.len()).filter(|&i| self.slots[i].next_due.is_none_or(|t| t <= now)).collect();
+        for &i in &due {
+            self.run(i, now);
+        }
+        due.len()
+    }
+
+    /// Runs every collector now, whatever its schedule.
+    pub fn collect_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            self.run(i, now);
+        }
+    }
+
+    /// Runs the CPU collector again, e.g. shortly after `collect_all` so that
+    /// a one-shot snapshot has a utilisation figure.
+    pub fn resample_cpu(&mut self) {
+        if let Some(i) = self.slots.iter().position(|s| s.kind == Kind::Cpu) {
+            self.run(i, Instant::now());
+        }
+    }
+
+    fn run(&mut self, i: usize, now: Instant) {
+        let kind = self.slots[i].kind;
+        let started = Instant::now();
+        let result = self.collect(kind);
+        let slot = &mut self.slots[i];
+        slot.next_due = Some(now + slot.interval);
+        slot.report.collected_ms = unix_ms();
+        slot.report.duration_us = started.elapsed().as_micros() as u64;
+        slot.report.error = result.err().map(|e| e.to_string());
+    }
+
+    fn collect(&mut self, kind: Kind) -> Result<(), CollectError> {
+        let root = &self.config.sysroot;
+        let cur = &mut self.current;
+        match kind {
+            Kind::Host => {
+                let info = host::collect(root);
+                let (name, rest) = match info {
+                    Ok(info) => (info.hostname.clone(), Ok(info)),
+                    Err(e) => (String::new(), Err(e)),
+                };
+                cur.host = self.config.hostname.clone().unwrap_or(name);
+                let info = rest?;
+                cur.kernel = info.kernel;
+                cur.uptime_seconds = info.uptime_seconds;
+            }
+            // On error the stale value is dropped: a snapshot never shows old data as current.
+            Kind::Cpu => cur.cpu = Some(self.cpu.collect(root).inspect_err(|_| cur.cpu = None)?),
+            Kind::Memory => cur.memory = Some(memory::collect(root).inspect_err(|_| cur.memory = None)?),
+            Kind::Storage => {
+                let s = storage::collect(root).inspect_err(|_| {
+                    cur.drives.clear();
+                    cur.filesystems.clear();
+                })?;
+                cur.drives = s.drives;
+                cur.filesystems = s.filesystems;
+            }
+            Kind::Gpu => {
+                cur.gpus = gpu::collect(root, self.config.nvidia_smi.as_ref()).inspect_err(|_| cur.gpus.clear())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot of everything collected so far, with a new sequence number
+    /// and every value judged against the thresholds.
+    pub fn snapshot(&mut self) -> HostSnapshot {
+        self.seq += 1;
+        let mut snap = self.current.clone();
+        snap.seq = self.seq;
+        snap.timestamp_ms = unix_ms();
+        snap.agent_version = AGENT_VERSION.into();
+        snap.collectors = self.slots.iter().filter(|s| s.next_due.is_some()).map(|s| s.report.clone()).collect();
+        self.config.thresholds.evaluate(&mut snap);
+        snap
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured() -> SysRoot {
+        SysRoot::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../cm-collect/testdata/debian-vm"))
+    }
+
+    #[test]
+    fn each_collector_runs_on_its_own_interval() {
+        let mut core = AgentCore::new(CoreConfig::for_sysroot(captured()));
+        let t0 = Instant::now();
+        assert_eq!(core.collect_due(t0), 5, "everything runs first");
+        assert_eq!(core.collect_due(t0), 0);
+        assert_eq!(core.collect_due(t0 + Duration::from_secs(2)), 2, "cpu and memory every 2 s");
+        assert_eq!(core.collect_due(t0 + Duration::from_secs(5)), 3, "gpu at 5 s, cpu and memory again");
+        assert_eq!(core.collect_due(t0 + Duration::from_secs(10)), 5, "host and storage at 10 s");
+        assert_eq!(core.interval(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn snapshots_are_numbered_and_named() {
+        let mut core =
+            AgentCore::new(CoreConfig { hostname: Some("srv01".into()), ..CoreConfig::for_sysroot(captured()) });
+        core.collect_all();
+        let a = core.snapshot();
+        let b = core.snapshot();
+        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_eq!(a.host, "srv01");
+        assert_eq!(a.kernel, "6.18.44-fc-v669");
+        assert_eq!(a.agent_version, AGENT_VERSION);
+        assert_eq!(a.collectors.len(), 5);
+    }
+
+    #[test]
+    fn a_failing_collector_drops_its_stale_data_and_the_others_go_on() {
+        let dir = std::env::temp_dir().join(format!("cm-core-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
+        for f in ["meminfo", "loadavg", "stat"] {
+            std::fs::copy(captured().path(&format!("/proc/{f}")), dir.join("proc").join(f)).unwrap();
+        }
+        let mut core = AgentCore::new(CoreConfig::for_sysroot(SysRoot::at(&dir)));
+        core.collect_all();
+        assert!(core.snapshot().memory.is_some());
+        std::fs::write(dir.join("proc/meminfo"), "truncated").unwrap();
+        core.collect_all();
+        let snap = core.snapshot();
+        assert!(snap.memory.is_none(), "stale memory figures are not shown as current");
+        assert!(snap.collector("memory").unwrap().error.as_deref().unwrap().contains("meminfo"));
+        assert!(snap.cpu.is_some(), "cpu still collected");
+        assert!(snap.collector("cpu").unwrap().error.is_none());
+    }
+}

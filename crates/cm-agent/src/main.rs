@@ -1,0 +1,137 @@
+//! `cm-agent`: the per-host agent of cm-dashboard.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cm_agent::{AgentCore, CoreConfig};
+use cm_collect::gpu::NvidiaSmi;
+use cm_collect::SysRoot;
+use cm_proto::HostSnapshot;
+
+#[derive(Parser)]
+#[command(name = "cm-agent", version, about = "Collects this host's telemetry for cm-dashboard")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print one snapshot of this machine (or of a captured /proc + /sys tree).
+    ///
+    /// Attach `cm-agent snapshot --json` to bug reports.
+    Snapshot {
+        /// Read /proc and /sys under DIR instead of /. Filesystem usage and
+        /// nvidia-smi need the live machine and are skipped.
+        #[arg(long, value_name = "DIR")]
+        sysroot: Option<PathBuf>,
+        /// Print JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// nvidia-smi to run (default: `nvidia-smi` from PATH on the live machine).
+        #[arg(long, value_name = "PATH")]
+        nvidia_smi: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cm-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Snapshot { sysroot, json, nvidia_smi } => {
+            let root = match sysroot {
+                Some(dir) => {
+                    anyhow::ensure!(dir.is_dir(), "sysroot {} is not a directory", dir.display());
+                    SysRoot::at(dir)
+                }
+                None => SysRoot::live(),
+            };
+            let mut config = CoreConfig::for_sysroot(root);
+            if let Some(program) = nvidia_smi {
+                config.nvidia_smi = Some(NvidiaSmi { program, ..Default::default() });
+            }
+            let snap = one_snapshot(config);
+            if json {
+                let text = serde_json::to_string_pretty(&snap).context("encoding the snapshot as JSON")?;
+                println!("{text}");
+            } else {
+                print!("{}", summary(&snap));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Collects everything, then samples the CPU again so utilisation has a delta.
+fn one_snapshot(config: CoreConfig) -> HostSnapshot {
+    let live = config.sysroot.is_live();
+    let mut core = AgentCore::new(config);
+    core.collect_all();
+    if live {
+        std::thread::sleep(Duration::from_millis(250));
+        core.resample_cpu();
+    }
+    core.snapshot()
+}
+
+fn summary(s: &HostSnapshot) -> String {
+    use std::fmt::Write;
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let mut out = String::new();
+    let _ = writeln!(out, "host {}  kernel {}  up {} s", s.host, s.kernel, s.uptime_seconds);
+    if let Some(c) = &s.cpu {
+        let util = c.utilisation_percent.map_or("-".into(), |u| format!("{u:.0}%"));
+        let temp = c.temperature_celsius.map_or("-".into(), |t| format!("{t:.0} C"));
+        let _ = writeln!(
+            out,
+            "cpu  load {:.2} {:.2} {:.2}  {util}  {temp}  [{}]",
+            c.load1,
+            c.load5,
+            c.load15,
+            c.status.label()
+        );
+    }
+    if let Some(m) = &s.memory {
+        let _ = writeln!(
+            out,
+            "ram  {:.1}/{:.1} GiB {:.0}%  swap {:.1}/{:.1} GiB  [{}]",
+            gib(m.used_bytes),
+            gib(m.total_bytes),
+            m.used_percent(),
+            gib(m.swap_used_bytes),
+            gib(m.swap_total_bytes),
+            m.status.label()
+        );
+    }
+    for g in &s.gpus {
+        let _ = writeln!(out, "gpu  {}  [{}]", g.name, g.status.label());
+    }
+    for f in &s.filesystems {
+        let _ = writeln!(
+            out,
+            "fs   {} {} {:.1}/{:.1} GiB {:.0}% on {}  [{}]",
+            f.mount_point,
+            f.fstype,
+            gib(f.used_bytes),
+            gib(f.used_bytes + f.available_bytes),
+            f.used_percent(),
+            f.drive.as_deref().unwrap_or("-"),
+            f.status.label()
+        );
+    }
+    for c in s.collectors.iter().filter(|c| c.error.is_some()) {
+        let _ = writeln!(out, "error {}: {}", c.name, c.error.as_deref().unwrap_or_default());
+    }
+    out
+}
