@@ -1,0 +1,100 @@
+//! Human-readable numbers. Memory is shown in binary units (GiB, as `free -h`),
+//! storage in decimal units (GB, as drives are sold).
+
+/// `1.2 GiB`, `512 MiB`, `88 KiB`, `0 B`.
+pub fn iec(bytes: u64) -> String {
+    scaled(bytes as f64, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+}
+
+/// `1.0 TB`, `412 GB`, `0 B`.
+pub fn si(bytes: u64) -> String {
+    scaled(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
+}
+
+fn scaled(v: f64, step: f64, units: &[&str]) -> String {
+    let (scale, unit) = pick_unit(v, step, units.len());
+    format!("{} {}", number(v / scale), units[unit])
+}
+
+fn pick_unit(v: f64, step: f64, count: usize) -> (f64, usize) {
+    let (mut scale, mut unit) = (1.0, 0);
+    while v / scale >= step && unit + 1 < count {
+        scale *= step;
+        unit += 1;
+    }
+    (scale, unit)
+}
+
+/// One decimal below 10, none above: `2.4`, `12`, `412`.
+fn number(v: f64) -> String {
+    if v < 9.95 && v.fract() != 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `used/total unit` with the total's unit for both: `2.4/7.6 GiB`.
+pub fn iec_pair(used: u64, total: u64) -> String {
+    pair(used, total, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+}
+
+/// `98/200 GB`.
+pub fn si_pair(used: u64, total: u64) -> String {
+    pair(used, total, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
+}
+
+fn pair(used: u64, total: u64, step: f64, units: &[&str]) -> String {
+    let (scale, unit) = pick_unit(total as f64, step, units.len());
+    format!("{}/{} {}", number(used as f64 / scale), number(total as f64 / scale), units[unit])
+}
+
+/// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
+pub fn age(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{:.1} s ago", ms as f64 / 1000.0),
+        10_000..=119_999 => format!("{} s ago", ms / 1000),
+        120_000..=7_199_999 => format!("{} min ago", ms / 60_000),
+        _ => format!("{} h ago", ms / 3_600_000),
+    }
+}
+
+/// `3d 4h`, `5h 12m`, `42m`.
+pub fn uptime(seconds: u64) -> String {
+    let (d, h, m) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_free_and_df() {
+        assert_eq!(iec(0), "0 B");
+        assert_eq!(iec(88 * 1024), "88 KiB");
+        assert_eq!(iec(2_576_980_378), "2.4 GiB");
+        assert_eq!(si(1_000_204_886_016), "1.0 TB");
+        assert_eq!(si(412_000_000_000), "412 GB");
+        assert_eq!(iec_pair(2_576_980_378, 8_160_437_862), "2.4/7.6 GiB");
+        assert_eq!(iec_pair(1126 << 20, 12 << 30), "1.1/12 GiB");
+        assert_eq!(iec_pair(8 << 30, 8 << 30), "8/8 GiB");
+        assert_eq!(si_pair(98_000_000_000, 200_000_000_000), "98/200 GB");
+        assert_eq!(iec_pair(0, 0), "0/0 B");
+    }
+
+    #[test]
+    fn ages_and_uptimes() {
+        assert_eq!(age(400), "0.4 s ago");
+        assert_eq!(age(42_000), "42 s ago");
+        assert_eq!(age(600_000), "10 min ago");
+        assert_eq!(uptime(3 * 86_400 + 4 * 3600 + 59), "3d 4h");
+        assert_eq!(uptime(2520), "42m");
+    }
+}

@@ -1,0 +1,61 @@
+//! Local mode: the agent core runs in-process on a thread of its own and sends
+//! its snapshots as messages, like a remote agent would.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use cm_agent::{AgentCore, CoreConfig};
+
+use crate::app::Msg;
+use crate::unix_ms;
+
+/// Requests from the UI to the local source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Collect everything now.
+    Refresh,
+}
+
+/// Runs the core until the UI's channel closes: collects what is due, sends a
+/// snapshot, sleeps until the next collector is due or a request comes.
+pub fn run(config: CoreConfig, requests: Receiver<Request>, messages: Sender<Msg>) {
+    let mut core = AgentCore::new(config);
+    // A first CPU sample a moment after the first collection gives a utilisation
+    // figure on the first screen instead of after a full interval.
+    core.collect_all();
+    std::thread::sleep(Duration::from_millis(200));
+    core.resample_cpu();
+    loop {
+        let snapshot = Box::new(core.snapshot());
+        if messages.send(Msg::Snapshot { snapshot, received_ms: unix_ms() }).is_err() {
+            return;
+        }
+        loop {
+            let wait = core.next_due().saturating_duration_since(Instant::now());
+            match requests.recv_timeout(wait) {
+                Ok(Request::Refresh) => {
+                    core.collect_all();
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if core.collect_due(Instant::now()) > 0 {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// One snapshot, for `--once`: collect, sample the CPU again, stop.
+pub fn once(config: CoreConfig) -> cm_proto::HostSnapshot {
+    let live = config.sysroot.is_live();
+    let mut core = AgentCore::new(config);
+    core.collect_all();
+    if live {
+        std::thread::sleep(Duration::from_millis(250));
+        core.resample_cpu();
+    }
+    core.snapshot()
+}

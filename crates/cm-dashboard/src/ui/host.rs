@@ -1,0 +1,271 @@
+//! The host view: CPU/GPU and memory panels, the storage table, services and
+//! backups. A row's color is its status.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use cm_proto::{HostSnapshot, Status};
+
+use crate::app::HostEntry;
+use crate::{format, theme};
+
+pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
+    let Some(snap) = &host.snapshot else {
+        let text = format!(" waiting for the first snapshot from {} ...", host.name);
+        frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
+        return;
+    };
+    let left = cpu_gpu_lines(snap);
+    let right = memory_lines(snap);
+    // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
+    let left_width = area.width * 55 / 100;
+    let right_width = area.width.saturating_sub(left_width + 3);
+    let top = wrapped_height(&left, left_width).max(wrapped_height(&right, right_width));
+    let storage = storage_rows(snap);
+    let [top_area, _, storage_area, _, services_area, backups_area, _] = Layout::vertical([
+        Constraint::Length(top),
+        Constraint::Length(1),
+        Constraint::Length(storage.len() as u16 + 1),
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Length(2),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+
+    let [l, sep, r] = Layout::horizontal([Constraint::Length(left_width), Constraint::Length(3), Constraint::Fill(1)])
+        .areas(top_area);
+    frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), l);
+    frame.render_widget(Paragraph::new(vec![Line::styled(" │", theme::dim()); top as usize]), sep);
+    frame.render_widget(Paragraph::new(right).wrap(Wrap { trim: false }), r);
+
+    let header = Row::new(["Storage", "capacity", "used", "use", "model / filesystem"]).style(theme::header());
+    let widths = [
+        Constraint::Fill(2),
+        Constraint::Length(9),
+        Constraint::Length(16),
+        Constraint::Length(5),
+        Constraint::Fill(3),
+    ];
+    frame.render_widget(Table::new(storage, widths).header(header).column_spacing(1), storage_area);
+
+    frame.render_widget(
+        Paragraph::new(absent_source("Services", snap.services.as_ref().map(Vec::len), "systemd")),
+        services_area,
+    );
+    frame.render_widget(
+        Paragraph::new(absent_source("Backups", snap.backups.as_ref().map(Vec::len), "backup")),
+        backups_area,
+    );
+}
+
+/// A CPU model without the marketing noise: `Intel(R) Core(TM) i7-8650U CPU @
+/// 1.90GHz` -> `Intel Core i7-8650U`, `AMD Ryzen 7 5800X 8-Core Processor` ->
+/// `AMD Ryzen 7 5800X 8-Core`.
+fn short_cpu_model(model: &str) -> String {
+    let model = model.split(" @ ").next().unwrap_or(model);
+    let model = model.replace("(R)", "").replace("(TM)", "").replace("(tm)", "");
+    let words: Vec<&str> = model.split_whitespace().filter(|w| !matches!(*w, "CPU" | "Processor")).collect();
+    words.join(" ")
+}
+
+/// `NVIDIA GeForce RTX 3060` -> `RTX 3060`: the panel has little room.
+fn short_gpu_name(name: &str) -> &str {
+    let name = name.strip_prefix("NVIDIA ").unwrap_or(name);
+    name.strip_prefix("GeForce ").unwrap_or(name)
+}
+
+/// Rows that `lines` take when wrapped at `width` columns.
+fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let width = width.max(1) as usize;
+    lines.iter().map(|l| l.width().max(1).div_ceil(width) as u16).sum()
+}
+
+/// The error a collector reported, as a line in that section's place.
+fn collector_error(snap: &HostSnapshot, name: &str, label: &str) -> Option<Line<'static>> {
+    let error = snap.collector(name)?.error.as_deref()?;
+    Some(Line::styled(format!("{label:<5}error: {error}"), theme::status(Status::Unknown)))
+}
+
+fn cpu_gpu_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    match &snap.cpu {
+        Some(c) => {
+            let mut text = format!("CPU  load {:.2} {:.2} {:.2}", c.load1, c.load5, c.load15);
+            if let Some(u) = c.utilisation_percent {
+                text.push_str(&format!("  {u:.0}%"));
+            }
+            if let Some(f) = c.frequency_hz {
+                text.push_str(&format!("  {:.1} GHz", f as f64 / 1e9));
+            }
+            if let Some(t) = c.temperature_celsius {
+                text.push_str(&format!("  {t:.0} C"));
+            }
+            lines.push(Line::styled(text, theme::status(c.status)));
+            let model = c.model.as_deref().map(short_cpu_model).unwrap_or_default();
+            lines.push(Line::styled(format!("     {} CPUs  {model}", c.logical_cpus), theme::dim()));
+        }
+        None => lines.extend(collector_error(snap, "cpu", "CPU").or(Some(Line::styled("CPU  -", theme::dim())))),
+    }
+    if let Some(line) = collector_error(snap, "gpu", "GPU") {
+        lines.push(line);
+    } else if snap.gpus.is_empty() {
+        lines.push(Line::styled("GPU  none", theme::dim()));
+    }
+    for g in &snap.gpus {
+        let mut text = format!("GPU  {}", short_gpu_name(&g.name));
+        if let Some(u) = g.utilisation_percent {
+            text.push_str(&format!("  {u:.0}%"));
+        }
+        if let (Some(used), Some(total)) = (g.memory_used_bytes, g.memory_total_bytes) {
+            text.push_str(&format!("  {}", format::iec_pair(used, total)));
+        }
+        if let Some(t) = g.temperature_celsius {
+            text.push_str(&format!("  {t:.0} C"));
+        }
+        if let Some(w) = g.power_watts {
+            text.push_str(&format!("  {w:.0} W"));
+        }
+        lines.push(Line::styled(text, theme::status(g.status)));
+    }
+    lines
+}
+
+fn memory_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
+    let Some(m) = &snap.memory else {
+        return collector_error(snap, "memory", "RAM").into_iter().collect();
+    };
+    let mut lines = Vec::new();
+    let estimated = if m.available_estimated { " (estimated)" } else { "" };
+    lines.push(Line::styled(
+        format!("RAM  {} {:.0}%{estimated}", format::iec_pair(m.used_bytes, m.total_bytes), m.used_percent()),
+        theme::status(m.status),
+    ));
+    if m.swap_total_bytes > 0 {
+        lines.push(Line::raw(format!("swap {}", format::iec_pair(m.swap_used_bytes, m.swap_total_bytes))));
+    } else {
+        lines.push(Line::styled("swap none", theme::dim()));
+    }
+    for z in &m.zram {
+        let ratio = z.compression_ratio().map_or(String::new(), |r| format!(" ({r:.0}:1)"));
+        let algo = z.algorithm.as_deref().map_or(String::new(), |a| format!(" {a}"));
+        lines.push(Line::raw(format!(
+            "{} {} -> {}{ratio}{algo}",
+            z.device,
+            format::iec(z.original_bytes),
+            format::iec(z.compressed_bytes)
+        )));
+    }
+    const SHOWN_TMPFS: usize = 3;
+    let mut tmpfs: Vec<_> = m.tmpfs.iter().collect();
+    tmpfs.sort_by(|a, b| b.used_bytes.cmp(&a.used_bytes).then(a.mount_point.cmp(&b.mount_point)));
+    for t in tmpfs.iter().take(SHOWN_TMPFS) {
+        lines.push(Line::raw(format!(
+            "tmpfs {} {}/{}",
+            t.mount_point,
+            format::iec(t.used_bytes),
+            format::iec(t.size_bytes)
+        )));
+    }
+    if tmpfs.len() > SHOWN_TMPFS {
+        lines.push(Line::styled(format!("tmpfs +{} more", tmpfs.len() - SHOWN_TMPFS), theme::dim()));
+    }
+    if let Some(v) = m.vm.dirty_ratio {
+        let bg = m.vm.dirty_background_ratio.map_or(String::new(), |b| format!(" (background {b})"));
+        lines.push(Line::raw(format!("vm.dirty_ratio {v}{bg}")));
+    }
+    if let Some(v) = m.vm.swappiness {
+        lines.push(Line::raw(format!("vm.swappiness {v}")));
+    }
+    lines
+}
+
+fn storage_rows(snap: &HostSnapshot) -> Vec<Row<'static>> {
+    let mut rows = Vec::new();
+    if let Some(line) = collector_error(snap, "storage", "") {
+        rows.push(Row::new([Cell::from(line)]));
+        return rows;
+    }
+    let fs_rows = |drive: Option<&str>, rows: &mut Vec<Row<'static>>| {
+        for f in snap.filesystems.iter().filter(|f| f.drive.as_deref() == drive) {
+            let measured = f.used_bytes + f.available_bytes > 0;
+            let (used, pct) = if measured {
+                (format::si_pair(f.used_bytes, f.used_bytes + f.available_bytes), format!("{:.0}%", f.used_percent()))
+            } else {
+                ("-".into(), "-".into())
+            };
+            rows.push(
+                Row::new([
+                    format!("  {}", f.mount_point),
+                    String::new(),
+                    used,
+                    pct,
+                    format!("{} {}", f.fstype, f.source),
+                ])
+                .style(theme::status(f.status)),
+            );
+        }
+    };
+    for d in &snap.drives {
+        let (used, pct) = match d.used_percent() {
+            Some(p) => (format::si(d.used_bytes), format!("{p:.0}%")),
+            None => ("-".into(), "-".into()),
+        };
+        let mut model = d.model.clone().unwrap_or_default();
+        if !d.members.is_empty() {
+            model = format!("{model} on {}", d.members.join("+")).trim().to_owned();
+        }
+        rows.push(
+            Row::new([
+                Span::raw(d.name.clone()),
+                Span::raw(format::si(d.capacity_bytes)),
+                Span::raw(used),
+                Span::raw(pct),
+                Span::styled(model, theme::dim()),
+            ])
+            .style(theme::status(d.status)),
+        );
+        fs_rows(Some(d.name.as_str()), &mut rows);
+    }
+    if snap.filesystems.iter().any(|f| f.drive.is_none()) {
+        rows.push(Row::new([Span::styled("other", theme::dim())]));
+        fs_rows(None, &mut rows);
+    }
+    if rows.is_empty() {
+        rows.push(Row::new([Span::styled("no drives found", theme::dim())]));
+    }
+    rows
+}
+
+/// A section whose data has no source on this agent says so plainly.
+fn absent_source(title: &str, count: Option<usize>, collector: &str) -> Vec<Line<'static>> {
+    let body = match count {
+        None => Line::styled(format!(" no source yet: this agent has no {collector} collector"), theme::dim()),
+        Some(0) => Line::styled(" none configured", theme::dim()),
+        Some(n) => Line::raw(format!(" {n} reported")),
+    };
+    vec![Line::styled(title.to_owned(), theme::header()), body]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_shortened_for_the_panel() {
+        assert_eq!(short_cpu_model("Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz"), "Intel Core i7-8650U");
+        assert_eq!(short_cpu_model("AMD Ryzen 7 5800X 8-Core Processor"), "AMD Ryzen 7 5800X 8-Core");
+        assert_eq!(short_gpu_name("NVIDIA GeForce RTX 3060 Laptop GPU"), "RTX 3060 Laptop GPU");
+        assert_eq!(short_gpu_name("NVIDIA A100-SXM4-40GB"), "A100-SXM4-40GB");
+        assert_eq!(short_gpu_name("AMD GPU 1002:67DF"), "AMD GPU 1002:67DF");
+    }
+
+    #[test]
+    fn wrapped_height_counts_wrapped_rows() {
+        let lines = [Line::raw("x".repeat(10)), Line::raw(""), Line::raw("y".repeat(3))];
+        assert_eq!(wrapped_height(&lines, 4), 3 + 1 + 1);
+        assert_eq!(wrapped_height(&lines, 0), 10 + 1 + 3);
+    }
+}

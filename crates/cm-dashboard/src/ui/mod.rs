@@ -1,0 +1,297 @@
+//! Rendering: a pure function of [`App`] into a frame. No I/O, no mutation.
+
+mod help;
+mod host;
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::app::{App, HostEntry, KEYS};
+use crate::{format, theme};
+
+/// Smallest terminal that gets the full layout.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+/// Draws the whole screen.
+pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_tiny(app, frame, area);
+        return;
+    }
+    let Some(host) = app.selected_host() else { return };
+    let title = Rect { height: 1, ..area };
+    frame.render_widget(Paragraph::new(title_line(app, host, area.width)).style(theme::title()), title);
+    let keys = Rect { y: area.bottom() - 1, height: 1, ..area };
+    frame.render_widget(Paragraph::new(key_bar()), keys);
+    let body = Rect { y: area.y + 1, height: area.height - 2, ..area };
+    host::render(host, frame, body);
+    if app.show_help {
+        help::render(frame, area);
+    }
+}
+
+fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
+    let mut text = format!(" cm-dashboard ── {} ── {}", host.name, host.connection.label());
+    match host.received_ms {
+        Some(at) => text.push_str(&format!(", {}", format::age(app.now_ms.saturating_sub(at)))),
+        None => text.push_str(", waiting for data"),
+    }
+    if let Some(s) = &host.snapshot {
+        text.push_str(&format!(" ── up {} ── {} ", format::uptime(s.uptime_seconds), s.kernel));
+    } else {
+        text.push(' ');
+    }
+    let fill = (width as usize).saturating_sub(text.chars().count());
+    text.push_str(&"─".repeat(fill));
+    Line::raw(text)
+}
+
+fn key_bar() -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (_, _, key, what) in KEYS.iter().filter(|(_, _, k, _)| *k != "Esc") {
+        spans.push(Span::styled(*key, theme::key()));
+        spans.push(Span::raw(format!(" {}  ", what.split(' ').next().unwrap_or(what))));
+    }
+    Line::from(spans)
+}
+
+/// A window too small for the layout still says which host and how it is.
+fn render_tiny(app: &App, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    if let Some(host) = app.selected_host() {
+        lines.push(Line::styled(host.name.clone(), theme::status(host.status())));
+        if let Some(s) = &host.snapshot {
+            let mut parts = Vec::new();
+            if let Some(m) = &s.memory {
+                parts.push(format!("RAM {:.0}%", m.used_percent()));
+            }
+            if let Some(c) = s.cpu.as_ref().and_then(|c| c.utilisation_percent) {
+                parts.push(format!("CPU {c:.0}%"));
+            }
+            lines.push(Line::raw(parts.join(" ")));
+        }
+    }
+    lines.push(Line::styled(format!("need {MIN_WIDTH}x{MIN_HEIGHT}"), theme::dim()));
+    lines.push(Line::styled("q quits", theme::dim()));
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use cm_proto::*;
+    use ratatui::style::Color;
+
+    use crate::app::{App, Msg};
+    use crate::terminal::render_to_text;
+
+    const GIB: u64 = 1 << 30;
+    const GB: u64 = 1_000_000_000;
+
+    /// A workstation with a hot CPU, a GPU, zram, and a nearly full /var/lib.
+    pub(crate) fn sample() -> HostSnapshot {
+        let mut snap = HostSnapshot {
+            host: "srv01".into(),
+            seq: 7,
+            timestamp_ms: 1_764_000_000_000,
+            agent_version: "0.1.0".into(),
+            kernel: "6.12.8".into(),
+            uptime_seconds: 3 * 86_400 + 4 * 3600,
+            cpu: Some(Cpu {
+                model: Some("AMD Ryzen 7 5800X 8-Core Processor".into()),
+                logical_cpus: 16,
+                load1: 0.42,
+                load5: 0.51,
+                load15: 0.48,
+                utilisation_percent: Some(12.0),
+                frequency_hz: Some(3_400_000_000),
+                temperature_celsius: Some(83.0),
+                temperature_source: Some("k10temp Tctl".into()),
+                ..Default::default()
+            }),
+            memory: Some(Memory {
+                total_bytes: 32 * GIB,
+                used_bytes: 10 * GIB,
+                available_bytes: 22 * GIB,
+                swap_total_bytes: 8 * GIB,
+                swap_used_bytes: GIB / 2,
+                zram: vec![Zram {
+                    device: "zram0".into(),
+                    disksize_bytes: 8 * GIB,
+                    original_bytes: 64 << 20,
+                    compressed_bytes: 16 << 20,
+                    memory_used_bytes: 17 << 20,
+                    algorithm: Some("zstd".into()),
+                }],
+                tmpfs: vec![Tmpfs { mount_point: "/tmp".into(), size_bytes: 16 * GIB, used_bytes: 88 << 10 }],
+                vm: VmTunables { dirty_ratio: Some(5), dirty_background_ratio: Some(2), swappiness: Some(180) },
+                ..Default::default()
+            }),
+            gpus: vec![Gpu {
+                id: "00000000:01:00.0".into(),
+                vendor: GpuVendor::Nvidia,
+                name: "NVIDIA GeForce RTX 3060".into(),
+                utilisation_percent: Some(23.0),
+                memory_used_bytes: Some(1126 << 20),
+                memory_total_bytes: Some(12 * GIB),
+                temperature_celsius: Some(51.0),
+                power_watts: Some(45.0),
+                ..Default::default()
+            }],
+            drives: vec![
+                Drive {
+                    name: "nvme0n1".into(),
+                    model: Some("Samsung SSD 980 PRO 1TB".into()),
+                    capacity_bytes: 1_000_204_886_016,
+                    used_bytes: 868 * GB,
+                    filesystem_bytes: 1000 * GB,
+                    ..Default::default()
+                },
+                Drive {
+                    name: "sda".into(),
+                    model: Some("WDC WD40EFRX".into()),
+                    capacity_bytes: 4_000_787_030_016,
+                    ..Default::default()
+                },
+            ],
+            filesystems: vec![
+                Filesystem {
+                    mount_point: "/".into(),
+                    fstype: "ext4".into(),
+                    source: "/dev/nvme0n1p2".into(),
+                    drive: Some("nvme0n1".into()),
+                    size_bytes: 200 * GB,
+                    used_bytes: 98 * GB,
+                    available_bytes: 102 * GB,
+                    ..Default::default()
+                },
+                Filesystem {
+                    mount_point: "/var/lib".into(),
+                    fstype: "ext4".into(),
+                    source: "/dev/nvme0n1p3".into(),
+                    drive: Some("nvme0n1".into()),
+                    size_bytes: 800 * GB,
+                    used_bytes: 770 * GB,
+                    available_bytes: 30 * GB,
+                    ..Default::default()
+                },
+            ],
+            collectors: ["host", "cpu", "memory", "storage", "gpu"]
+                .iter()
+                .map(|n| CollectorReport { name: (*n).into(), ..Default::default() })
+                .collect(),
+            ..Default::default()
+        };
+        cm_agent::Thresholds::default().evaluate(&mut snap);
+        snap
+    }
+
+    pub(crate) fn app_with(snap: HostSnapshot) -> App {
+        let mut app = App::local(0);
+        app.update(Msg::Snapshot { snapshot: Box::new(snap), received_ms: 1_000 });
+        app.update(Msg::Tick(1_400));
+        app
+    }
+
+    fn draw(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+        term.draw(|f| super::render(app, f)).unwrap();
+        term.backend().buffer().clone()
+    }
+
+    /// The foreground color of the first cell of the row that contains `text`.
+    fn row_color(buf: &ratatui::buffer::Buffer, text: &str) -> Color {
+        let lines = crate::terminal::buffer_text(buf);
+        let (y, line) =
+            lines.lines().enumerate().find(|(_, l)| l.contains(text)).unwrap_or_else(|| panic!("{text} not on screen"));
+        let x = line[..line.find(text).unwrap()].chars().count() as u16;
+        buf[(x, y as u16)].fg
+    }
+
+    #[test]
+    fn host_view_80x24() {
+        insta::assert_snapshot!(render_to_text(&app_with(sample()), 80, 24));
+    }
+
+    #[test]
+    fn host_view_120x40() {
+        insta::assert_snapshot!(render_to_text(&app_with(sample()), 120, 40));
+    }
+
+    #[test]
+    fn status_is_the_row_color() {
+        let buf = draw(&app_with(sample()), 100, 30);
+        assert_eq!(row_color(&buf, "/var/lib"), Color::Red, "96% full is critical");
+        assert_eq!(row_color(&buf, "nvme0n1"), Color::Red, "a drive takes its worst filesystem's status");
+        assert_eq!(row_color(&buf, "CPU  load"), Color::Yellow, "83 C is a warning");
+        assert_eq!(row_color(&buf, "RAM "), Color::Reset, "31% is fine");
+        assert_eq!(row_color(&buf, "sda"), Color::Reset);
+    }
+
+    #[test]
+    fn services_and_backups_say_they_have_no_source() {
+        let text = render_to_text(&app_with(sample()), 100, 30);
+        assert!(text.contains("no source yet: this agent has no systemd collector"), "{text}");
+        assert!(text.contains("no source yet: this agent has no backup collector"), "{text}");
+    }
+
+    #[test]
+    fn a_collector_error_is_shown_in_place_of_its_values() {
+        let mut snap = sample();
+        snap.cpu = None;
+        snap.collectors[1].error = Some("cannot read /proc/stat: Permission denied (os error 13)".into());
+        let app = app_with(snap);
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains("CPU  error: cannot read /proc/stat:"), "{text}");
+        assert!(text.contains("\nPermission denied (os error 13)"), "long errors wrap rather than vanish:\n{text}");
+        assert_eq!(row_color(&draw(&app, 80, 24), "CPU  error"), Color::Magenta);
+    }
+
+    #[test]
+    fn help_lists_every_key() {
+        let mut app = app_with(sample());
+        app.update(Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char('?'),
+            crossterm::event::KeyModifiers::NONE,
+        )));
+        let text = render_to_text(&app, 80, 24);
+        for needle in ["help", "quit", "refresh now", "close help", "critical: past a critical threshold"] {
+            assert!(text.contains(needle), "{needle} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn before_the_first_snapshot_it_says_it_is_waiting() {
+        let text = render_to_text(&App::local(0), 80, 24);
+        assert!(text.contains("waiting for the first snapshot from localhost"), "{text}");
+        assert!(text.contains("q quit"), "{text}");
+    }
+
+    #[test]
+    fn a_tiny_window_still_names_the_host() {
+        let text = render_to_text(&app_with(sample()), 20, 5);
+        assert_eq!(text, "srv01\nRAM 31% CPU 12%\nneed 40x10\nq quits\n\n");
+    }
+
+    #[test]
+    fn a_huge_window_fills_the_title_bar() {
+        let text = render_to_text(&app_with(sample()), 300, 80);
+        let title = text.lines().next().unwrap();
+        assert!(title.starts_with(" cm-dashboard ── srv01 ── local, 0.4 s ago ── up 3d 4h ── 6.12.8 ─"), "{title}");
+        assert_eq!(title.chars().count(), 300);
+        assert!(text.lines().nth(79).unwrap().contains("q quit"));
+    }
+
+    #[test]
+    fn every_small_size_renders_without_panicking() {
+        let app = app_with(sample());
+        for w in 1..=60 {
+            for h in 1..=20 {
+                render_to_text(&app, w, h);
+            }
+        }
+    }
+}
