@@ -168,12 +168,9 @@ impl AgentCore {
         match kind {
             Kind::Host => {
                 let info = host::collect(root);
-                let (name, rest) = match info {
-                    Ok(info) => (info.hostname.clone(), Ok(info)),
-                    Err(e) => (String::new(), Err(e)),
-                };
+                let name = info.as_ref().map(|i| i.hostname.clone()).unwrap_or_else(|_| "unknown".into());
                 cur.host = self.config.hostname.clone().unwrap_or(name);
-                let info = rest?;
+                let info = info?;
                 cur.kernel = info.kernel;
                 cur.uptime_seconds = info.uptime_seconds;
             }

@@ -41,10 +41,14 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
         None => text.push_str(", waiting for data"),
     }
     if let Some(s) = &host.snapshot {
-        text.push_str(&format!(" ── up {} ── {} ", format::uptime(s.uptime_seconds), s.kernel));
-    } else {
-        text.push(' ');
+        if s.uptime_seconds > 0 {
+            text.push_str(&format!(" ── up {}", format::uptime(s.uptime_seconds)));
+        }
+        if !s.kernel.is_empty() {
+            text.push_str(&format!(" ── {}", s.kernel));
+        }
     }
+    text.push(' ');
     let fill = (width as usize).saturating_sub(text.chars().count());
     text.push_str(&"─".repeat(fill));
     Line::raw(text)

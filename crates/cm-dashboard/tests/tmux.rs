@@ -1,0 +1,150 @@
+//! Drives the real `cm-dashboard` binary in a tmux pane the way a person would:
+//! look at the screen, press keys, resize, quit, and check the shell afterwards.
+//!
+//! Skipped (loudly) when tmux is not installed, unless CM_REQUIRE_TMUX=1, which
+//! CI sets so the test cannot silently vanish there.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cols: u16, rows: u16) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(std::env::var("CM_REQUIRE_TMUX").as_deref() != Ok("1"), "tmux is required (CM_REQUIRE_TMUX=1)");
+            eprintln!("SKIPPED: tmux is not installed; install it to run the terminal tests");
+            return None;
+        }
+        let t = Tmux { socket: format!("cm-test-{name}-{}", std::process::id()) };
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            "env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "TERM=xterm-256color",
+            "PS1=ready$ ",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]);
+        t.wait_for("ready$", |_| true);
+        Some(t)
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Waits up to 15 s for `needle` on screen and for `check` to accept the screen.
+    fn wait_for(&self, needle: &str, check: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) && check(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "{needle:?} never appeared; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pid of the program running in the pane's shell.
+    fn child_pid(&self) -> u32 {
+        let shell = self.run(&["list-panes", "-t", "t", "-F", "#{pane_pid}"]).trim().to_owned();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children.split_whitespace().next().expect("a program runs in the pane").parse().unwrap()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
+}
+
+/// MemTotal as the RAM line prints it: `/24 GiB`, `/7.6 GiB`.
+fn memory_total_label() -> String {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: f64 = meminfo.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let gib = kib / (1024.0 * 1024.0);
+    if gib < 9.95 {
+        format!("/{gib:.1} GiB")
+    } else {
+        format!("/{gib:.0} GiB")
+    }
+}
+
+fn terminal_is_sane(t: &Tmux) {
+    // The marker is computed so that the typed command line does not match it.
+    t.keys(&[
+        "clear; stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e -echo -e icanon -e echo; echo shell-$((6*7))",
+        "Enter",
+    ]);
+    let screen = t.wait_for("shell-42", |_| true);
+    let has = |flag: &str| screen.lines().any(|l| l.trim() == flag);
+    assert!(has("icanon") && has("echo") && !has("-icanon") && !has("-echo"), "terminal left in raw mode:\n{screen}");
+}
+
+#[test]
+fn shows_this_host_opens_help_copes_with_resize_and_quits_cleanly() {
+    let Some(t) = Tmux::start("keys", 110, 35) else { return };
+    t.keys(&[&format!("{} ; echo exit=$?", env!("CARGO_BIN_EXE_cm-dashboard")), "Enter"]);
+    let host = hostname();
+    let total = memory_total_label();
+    let screen = t.wait_for(&format!("cm-dashboard ── {host} ── local"), |s| s.contains(&total));
+    assert!(screen.contains("RAM "), "{screen}");
+    assert!(screen.contains("q quit"), "{screen}");
+
+    t.keys(&["?"]);
+    t.wait_for("refresh now", |s| s.contains("close help"));
+    t.keys(&["Escape"]);
+    t.wait_for("Storage", |s| !s.contains("close help"));
+
+    t.run(&["resize-window", "-t", "t", "-x", "20", "-y", "5"]);
+    t.wait_for("need 40x10", |s| s.contains(&host));
+    t.run(&["resize-window", "-t", "t", "-x", "110", "-y", "35"]);
+    t.wait_for("Storage", |_| true);
+
+    t.keys(&["r"]);
+    t.keys(&["q"]);
+    t.wait_for("exit=0", |_| true);
+    terminal_is_sane(&t);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(t) = Tmux::start("term", 100, 30) else { return };
+    t.keys(&[&format!("{} ; echo exit=$?", env!("CARGO_BIN_EXE_cm-dashboard")), "Enter"]);
+    t.wait_for("Storage", |_| true);
+    let pid = t.child_pid();
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    t.wait_for("exit=0", |_| true);
+    terminal_is_sane(&t);
+}
