@@ -1,0 +1,128 @@
+//! Committed CBOR encodings of every message kind. Files written by this
+//! version must keep decoding in every later 1.x version: a change that breaks
+//! one of these tests breaks deployed agents or dashboards.
+//!
+//! `CM_UPDATE_GOLDEN=1 cargo test -p cm-proto --test golden` writes files that
+//! do not exist yet (for a new message kind); it never rewrites existing ones.
+
+use std::path::PathBuf;
+
+use cm_proto::*;
+
+fn snapshot() -> HostSnapshot {
+    HostSnapshot {
+        host: "srv01".into(),
+        seq: 42,
+        timestamp_ms: 1_764_000_000_000,
+        agent_version: "0.1.0".into(),
+        kernel: "6.12.8".into(),
+        uptime_seconds: 86_400,
+        cpu: Some(Cpu {
+            model: Some("AMD Ryzen 7 5800X 8-Core Processor".into()),
+            logical_cpus: 16,
+            load1: 0.42,
+            load5: 0.51,
+            load15: 0.48,
+            utilisation_percent: Some(12.5),
+            frequency_hz: Some(3_400_000_000),
+            max_frequency_hz: Some(4_850_000_000),
+            temperature_celsius: Some(56.0),
+            temperature_source: Some("k10temp Tctl".into()),
+            status: Status::Ok,
+        }),
+        memory: Some(Memory {
+            total_bytes: 8_160_437_862,
+            used_bytes: 2_576_980_378,
+            available_bytes: 5_583_457_484,
+            available_estimated: false,
+            swap_total_bytes: 4 << 30,
+            swap_used_bytes: 0,
+            zram: vec![Zram {
+                device: "zram0".into(),
+                disksize_bytes: 4 << 30,
+                original_bytes: 64 << 20,
+                compressed_bytes: 1 << 20,
+                memory_used_bytes: 2 << 20,
+                algorithm: Some("zstd".into()),
+            }],
+            tmpfs: vec![Tmpfs { mount_point: "/var/log".into(), size_bytes: 512 << 20, used_bytes: 88 << 10 }],
+            vm: VmTunables { dirty_ratio: Some(5), dirty_background_ratio: Some(2), swappiness: Some(60) },
+            status: Status::Ok,
+        }),
+        gpus: vec![Gpu {
+            id: "00000000:01:00.0".into(),
+            vendor: GpuVendor::Nvidia,
+            name: "NVIDIA GeForce RTX 3060".into(),
+            utilisation_percent: Some(23.0),
+            memory_used_bytes: Some(1126 << 20),
+            memory_total_bytes: Some(12 << 30),
+            temperature_celsius: Some(51.0),
+            power_watts: Some(45.5),
+            clock_hz: Some(1_777_000_000),
+            status: Status::Ok,
+        }],
+        drives: vec![Drive {
+            name: "nvme0n1".into(),
+            kind: DriveKind::Disk,
+            model: Some("Samsung SSD 980 PRO 1TB".into()),
+            capacity_bytes: 1_000_204_886_016,
+            rotational: Some(false),
+            removable: false,
+            members: vec![],
+            used_bytes: 412_000_000_000,
+            filesystem_bytes: 1_000_000_000_000,
+            status: Status::Warning,
+        }],
+        filesystems: vec![Filesystem {
+            mount_point: "/".into(),
+            fstype: "ext4".into(),
+            source: "/dev/nvme0n1p2".into(),
+            drive: Some("nvme0n1".into()),
+            size_bytes: 200_000_000_000,
+            used_bytes: 98_000_000_000,
+            available_bytes: 102_000_000_000,
+            status: Status::Ok,
+        }],
+        services: None,
+        backups: None,
+        collectors: vec![CollectorReport {
+            name: "gpu".into(),
+            collected_ms: 1_764_000_000_000,
+            duration_us: 5_000_000,
+            error: Some("nvidia-smi -q -x: did not finish within 5.0 s and was stopped".into()),
+        }],
+    }
+}
+
+fn cases() -> Vec<(&'static str, Message)> {
+    vec![
+        ("hello", Message::Hello { major: 1, minor: 0, role: "dashboard".into(), subscribe: true }),
+        (
+            "welcome",
+            Message::Welcome { host: "srv01".into(), agent_version: "0.1.0".into(), major: 1, minor: 0, interval_ms: 2000 },
+        ),
+        ("refused", Message::Refused { reason: "certificate role 'agent' may not subscribe".into() }),
+        ("snapshot", Message::Snapshot(Box::new(snapshot()))),
+    ]
+}
+
+#[test]
+fn golden_files_decode_to_the_same_messages() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
+    let update = std::env::var("CM_UPDATE_GOLDEN").as_deref() == Ok("1");
+    for (name, msg) in cases() {
+        let path = dir.join(format!("{name}.cbor"));
+        if update && !path.exists() {
+            std::fs::write(&path, encode(&msg).unwrap()).unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (see this file's header)", path.display()));
+        assert_eq!(decode(&bytes).unwrap(), msg, "{name}.cbor no longer decodes to the same message");
+    }
+}
+
+#[test]
+fn a_snapshot_frame_is_small() {
+    let frame = cm_proto::frame::encode_frame(&Message::Snapshot(Box::new(snapshot()))).unwrap();
+    // Field names travel with every snapshot: keep this one well under 2 kB.
+    assert!(frame.len() < 2048, "snapshot frame is {} bytes", frame.len());
+}
