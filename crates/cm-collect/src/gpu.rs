@@ -153,10 +153,15 @@ pub fn read_nvidia(root: &SysRoot, smi: &NvidiaSmi) -> Result<Vec<Gpu>, CollectE
 }
 
 /// Reads every GPU. `nvidia` is `None` where nvidia-smi must not be asked (a captured tree).
+///
+/// nvidia-smi is only started while the NVIDIA kernel driver is loaded
+/// (`/proc/driver/nvidia` exists): without it there is nothing to report, and
+/// the agent does not pay for a process start every interval.
 pub fn collect(root: &SysRoot, nvidia: Option<&NvidiaSmi>) -> Result<Vec<Gpu>, CollectError> {
+    let driver_loaded = root.path("/proc/driver/nvidia").exists();
     let mut gpus = match nvidia {
-        Some(smi) => read_nvidia(root, smi)?,
-        None => Vec::new(),
+        Some(smi) if driver_loaded => read_nvidia(root, smi)?,
+        _ => Vec::new(),
     };
     gpus.extend(read_drm(root));
     Ok(gpus)

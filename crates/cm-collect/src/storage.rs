@@ -74,8 +74,12 @@ const DEVICELESS_DATA_FS: &[&str] = &["btrfs", "zfs", "bcachefs"];
 const IMAGE_FS: &[&str] = &["squashfs", "iso9660", "udf", "erofs"];
 
 /// True for filesystems a person thinks of as storage: block-backed, or a
-/// device-less data filesystem (btrfs, ZFS); not proc, cgroup, tmpfs, overlay, images.
+/// device-less data filesystem (btrfs, ZFS); not proc, cgroup, tmpfs, overlay,
+/// images. The root filesystem always counts, even as a container's overlay.
 pub fn is_storage(m: &Mount) -> bool {
+    if m.mount_point == "/" {
+        return true;
+    }
     if IMAGE_FS.contains(&m.fstype.as_str()) {
         return false;
     }

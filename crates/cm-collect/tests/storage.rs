@@ -107,3 +107,20 @@ fn missing_or_garbage_mountinfo_is_a_clear_error() {
     write(&dir, "proc/self/mountinfo", "truncated line without separator");
     assert!(collect(&SysRoot::at(&dir)).is_err());
 }
+
+#[test]
+fn a_containers_root_counts_and_its_proc_sys_dev_do_not() {
+    // A Docker container on the devicemapper driver.
+    let docker = parse_mountinfo(&read("docker/proc/self/mountinfo")).unwrap();
+    let kept: Vec<_> = docker.iter().filter(|m| is_storage(m)).map(|m| m.mount_point.as_str()).collect();
+    assert_eq!(kept[0], "/");
+    assert!(
+        kept.iter().all(|p| !p.starts_with("/proc") && !p.starts_with("/sys") && !p.starts_with("/dev")),
+        "{kept:?}"
+    );
+    // On the overlay driver the root has no block device, and still counts.
+    let overlay =
+        parse_mountinfo("600 500 0:52 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w\n")
+            .unwrap();
+    assert!(is_storage(&overlay[0]));
+}

@@ -99,7 +99,13 @@ fn cases() -> Vec<(&'static str, Message)> {
         ("hello", Message::Hello { major: 1, minor: 0, role: "dashboard".into(), subscribe: true }),
         (
             "welcome",
-            Message::Welcome { host: "srv01".into(), agent_version: "0.1.0".into(), major: 1, minor: 0, interval_ms: 2000 },
+            Message::Welcome {
+                host: "srv01".into(),
+                agent_version: "0.1.0".into(),
+                major: 1,
+                minor: 0,
+                interval_ms: 2000,
+            },
         ),
         ("refused", Message::Refused { reason: "certificate role 'agent' may not subscribe".into() }),
         ("snapshot", Message::Snapshot(Box::new(snapshot()))),

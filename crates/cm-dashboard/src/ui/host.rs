@@ -17,13 +17,16 @@ pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
         return;
     };
-    let left = cpu_gpu_lines(snap);
-    let right = memory_lines(snap);
     // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
+    let left = Paragraph::new(cpu_gpu_lines(snap)).wrap(Wrap { trim: false });
+    let right = Paragraph::new(memory_lines(snap)).wrap(Wrap { trim: false });
     let left_width = area.width * 55 / 100;
     let right_width = area.width.saturating_sub(left_width + 3);
-    let top = wrapped_height(&left, left_width).max(wrapped_height(&right, right_width));
     let storage = storage_rows(snap);
+    // When rows are short, the panels give way before the storage table does.
+    let below = 1 + storage.len() as u16 + 1 + 1 + 2 + 2;
+    let wanted = left.line_count(left_width).max(right.line_count(right_width)) as u16;
+    let top = wanted.min(area.height.saturating_sub(below).max(3));
     let [top_area, _, storage_area, _, services_area, backups_area, _] = Layout::vertical([
         Constraint::Length(top),
         Constraint::Length(1),
@@ -37,9 +40,9 @@ pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
 
     let [l, sep, r] = Layout::horizontal([Constraint::Length(left_width), Constraint::Length(3), Constraint::Fill(1)])
         .areas(top_area);
-    frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), l);
+    frame.render_widget(left, l);
     frame.render_widget(Paragraph::new(vec![Line::styled(" │", theme::dim()); top as usize]), sep);
-    frame.render_widget(Paragraph::new(right).wrap(Wrap { trim: false }), r);
+    frame.render_widget(right, r);
 
     let header = Row::new(["Storage", "capacity", "used", "use", "model / filesystem"]).style(theme::header());
     let widths = [
@@ -75,12 +78,6 @@ fn short_cpu_model(model: &str) -> String {
 fn short_gpu_name(name: &str) -> &str {
     let name = name.strip_prefix("NVIDIA ").unwrap_or(name);
     name.strip_prefix("GeForce ").unwrap_or(name)
-}
-
-/// Rows that `lines` take when wrapped at `width` columns.
-fn wrapped_height(lines: &[Line], width: u16) -> u16 {
-    let width = width.max(1) as usize;
-    lines.iter().map(|l| l.width().max(1).div_ceil(width) as u16).sum()
 }
 
 /// The error a collector reported, as a line in that section's place.
@@ -260,12 +257,5 @@ mod tests {
         assert_eq!(short_gpu_name("NVIDIA GeForce RTX 3060 Laptop GPU"), "RTX 3060 Laptop GPU");
         assert_eq!(short_gpu_name("NVIDIA A100-SXM4-40GB"), "A100-SXM4-40GB");
         assert_eq!(short_gpu_name("AMD GPU 1002:67DF"), "AMD GPU 1002:67DF");
-    }
-
-    #[test]
-    fn wrapped_height_counts_wrapped_rows() {
-        let lines = [Line::raw("x".repeat(10)), Line::raw(""), Line::raw("y".repeat(3))];
-        assert_eq!(wrapped_height(&lines, 4), 3 + 1 + 1);
-        assert_eq!(wrapped_height(&lines, 0), 10 + 1 + 3);
     }
 }

@@ -290,6 +290,13 @@ mod tests {
     }
 
     #[test]
+    fn a_short_window_keeps_the_storage_table() {
+        let text = render_to_text(&app_with(sample()), 80, 16);
+        assert!(text.contains("  /var/lib"), "{text}");
+        assert!(text.contains("RAM  10/32 GiB"), "{text}");
+    }
+
+    #[test]
     fn every_small_size_renders_without_panicking() {
         let app = app_with(sample());
         for w in 1..=60 {
