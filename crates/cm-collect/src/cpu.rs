@@ -226,19 +226,18 @@ fn read_thermal_zones(root: &SysRoot) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-/// Current frequency of every CPU that has cpufreq, in Hz.
+/// Current frequency of every CPU that has cpufreq, in Hz, in CPU number order.
 fn read_cpufreq(root: &SysRoot) -> Vec<u64> {
-    sorted_entries(&root.path("/sys/devices/system/cpu"))
+    let mut cpus: Vec<(u32, u64)> = sorted_entries(&root.path("/sys/devices/system/cpu"))
         .into_iter()
-        .filter(|d| {
-            d.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("cpu"))
-                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|d| {
+            let n: u32 = d.file_name()?.to_str()?.strip_prefix("cpu")?.parse().ok()?;
+            let khz: u64 = read_attr(&d.join("cpufreq/scaling_cur_freq"))?.parse().ok()?;
+            Some((n, khz * 1000))
         })
-        .filter_map(|d| read_attr(&d.join("cpufreq/scaling_cur_freq"))?.parse::<u64>().ok())
-        .map(|khz| khz * 1000)
-        .collect()
+        .collect();
+    cpus.sort_unstable();
+    cpus.into_iter().map(|(_, hz)| hz).collect()
 }
 
 /// Entries of a directory, sorted by name; empty if it cannot be read.
@@ -279,6 +278,7 @@ impl CpuCollector {
             utilisation_percent,
             frequency_hz,
             max_frequency_hz: freqs.iter().copied().max(),
+            core_frequencies_hz: freqs,
             temperature_celsius: temp.as_ref().map(|t| t.celsius),
             temperature_source: temp.map(|t| t.source),
             status: Default::default(),

@@ -49,6 +49,7 @@ fn collector_reads_a_captured_tree() {
     // scaling_cur_freq: 1699981, 1699981, 8000, 8000 kHz.
     assert_eq!(cpu.frequency_hz, Some((1_699_981_000 * 2 + 8_000_000 * 2) / 4));
     assert_eq!(cpu.max_frequency_hz, Some(1_699_981_000));
+    assert_eq!(cpu.core_frequencies_hz, [1_699_981_000, 1_699_981_000, 8_000_000, 8_000_000]);
     let again = c.collect(&root).unwrap();
     assert_eq!(again.utilisation_percent, None, "identical counters give no utilisation");
 }

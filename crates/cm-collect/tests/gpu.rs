@@ -136,3 +136,35 @@ fn missing_nvidia_smi_with_the_driver_loaded_is_an_error() {
     let err = read_nvidia(&SysRoot::at(&dir), &smi).unwrap_err().to_string();
     assert!(err.contains("driver is loaded but nvidia-smi was not found"), "{err}");
 }
+
+#[test]
+fn every_nvidia_capture_parses_to_named_gpus_with_memory_or_power() {
+    let dir = testdata("nvidia_smi");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("xml") {
+            continue;
+        }
+        let gpus = parse_nvidia_smi_xml(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!gpus.is_empty(), "{}", path.display());
+        for g in gpus {
+            assert!(g.name.starts_with("NVIDIA") || g.name.starts_with("Tesla"), "{}: {}", path.display(), g.name);
+            assert!(g.temperature_celsius.is_some(), "{}", path.display());
+            assert!(g.memory_total_bytes.is_some() || g.power_watts.is_some(), "{}", path.display());
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+}
+
+#[test]
+fn every_amd_capture_is_read_as_an_amd_gpu() {
+    for card in ["rx580", "vega56", "rx7900xt"] {
+        let g = read_drm_device("card0", &testdata(&format!("amdgpu/{card}"))).unwrap();
+        assert_eq!(g.vendor, GpuVendor::Amd, "{card}");
+        assert!(g.temperature_celsius.is_some() && g.power_watts.is_some(), "{card}: {g:?}");
+        assert!(g.utilisation_percent.is_some(), "{card}");
+    }
+}

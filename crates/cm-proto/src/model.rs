@@ -82,6 +82,8 @@ pub struct Cpu {
     pub frequency_hz: Option<u64>,
     /// Highest current frequency of any CPU.
     pub max_frequency_hz: Option<u64>,
+    /// Current frequency of each CPU that reports one, in CPU order.
+    pub core_frequencies_hz: Vec<u64>,
     /// Package (or hottest core) temperature.
     pub temperature_celsius: Option<f64>,
     /// Where the temperature came from, e.g. `k10temp Tctl` or `thermal_zone0 x86_pkg_temp`.

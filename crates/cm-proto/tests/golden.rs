@@ -26,6 +26,8 @@ fn snapshot() -> HostSnapshot {
             utilisation_percent: Some(12.5),
             frequency_hz: Some(3_400_000_000),
             max_frequency_hz: Some(4_850_000_000),
+            // Not in snapshot.cbor, which predates the field: absent decodes as empty.
+            core_frequencies_hz: vec![],
             temperature_celsius: Some(56.0),
             temperature_source: Some("k10temp Tctl".into()),
             status: Status::Ok,
