@@ -2,12 +2,14 @@
 //! snapshots. A collector that fails reports its error in the snapshot; the
 //! others go on.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cm_collect::cpu::CpuCollector;
 use cm_collect::gpu::NvidiaSmi;
-use cm_collect::{gpu, host, memory, storage, CollectError, SysRoot};
-use cm_proto::{CollectorReport, HostSnapshot};
+use cm_collect::smart::Smartctl;
+use cm_collect::{gpu, host, memory, smart, storage, CollectError, SysRoot};
+use cm_proto::{CollectorReport, DriveHealth, DriveKind, HostSnapshot};
 
 use crate::status::Thresholds;
 use crate::AGENT_VERSION;
@@ -19,6 +21,8 @@ pub struct Intervals {
     pub memory: Duration,
     pub storage: Duration,
     pub gpu: Duration,
+    /// SMART is slow and wakes nothing, but need not be read often.
+    pub smart: Duration,
 }
 
 impl Default for Intervals {
@@ -28,6 +32,7 @@ impl Default for Intervals {
             memory: Duration::from_secs(2),
             storage: Duration::from_secs(10),
             gpu: Duration::from_secs(5),
+            smart: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -41,15 +46,22 @@ pub struct CoreConfig {
     pub intervals: Intervals,
     /// How to run nvidia-smi; `None` skips NVIDIA GPUs.
     pub nvidia_smi: Option<NvidiaSmi>,
+    /// How to run smartctl; `None` skips drive health.
+    pub smartctl: Option<Smartctl>,
     pub thresholds: Thresholds,
 }
 
 impl CoreConfig {
-    /// Defaults for reading `sysroot`: nvidia-smi is asked only on the live machine,
-    /// since it describes the machine it runs on, not a captured tree.
+    /// Defaults for reading `sysroot`: nvidia-smi and smartctl are asked only on
+    /// the live machine, since they describe the machine they run on, not a captured tree.
     pub fn for_sysroot(sysroot: SysRoot) -> Self {
-        let nvidia_smi = sysroot.is_live().then(NvidiaSmi::default);
-        Self { sysroot, nvidia_smi, ..Default::default() }
+        let live = sysroot.is_live();
+        Self {
+            sysroot,
+            nvidia_smi: live.then(NvidiaSmi::default),
+            smartctl: live.then(Smartctl::default),
+            ..Default::default()
+        }
     }
 }
 
@@ -60,10 +72,12 @@ enum Kind {
     Memory,
     Storage,
     Gpu,
+    Smart,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu];
+    /// In run order: SMART reads the drives that storage found.
+    const ALL: [Kind; 6] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu, Kind::Smart];
 
     fn name(self) -> &'static str {
         match self {
@@ -72,6 +86,7 @@ impl Kind {
             Kind::Memory => "memory",
             Kind::Storage => "storage",
             Kind::Gpu => "gpu",
+            Kind::Smart => "smart",
         }
     }
 }
@@ -89,6 +104,8 @@ struct Slot {
 pub struct AgentCore {
     config: CoreConfig,
     cpu: CpuCollector,
+    /// Drive health by drive name, kept between the (rare) SMART runs.
+    health: BTreeMap<String, DriveHealth>,
     slots: Vec<Slot>,
     current: HostSnapshot,
     seq: u64,
@@ -99,6 +116,7 @@ impl AgentCore {
     pub fn new(config: CoreConfig) -> Self {
         let slots = Kind::ALL
             .into_iter()
+            .filter(|kind| *kind != Kind::Smart || config.smartctl.is_some())
             .map(|kind| Slot {
                 kind,
                 interval: match kind {
@@ -107,12 +125,20 @@ impl AgentCore {
                     Kind::Memory => config.intervals.memory,
                     Kind::Storage => config.intervals.storage,
                     Kind::Gpu => config.intervals.gpu,
+                    Kind::Smart => config.intervals.smart,
                 },
                 next_due: None,
                 report: CollectorReport { name: kind.name().into(), ..Default::default() },
             })
             .collect();
-        Self { config, cpu: CpuCollector::default(), slots, current: HostSnapshot::default(), seq: 0 }
+        Self {
+            config,
+            cpu: CpuCollector::default(),
+            health: BTreeMap::new(),
+            slots,
+            current: HostSnapshot::default(),
+            seq: 0,
+        }
     }
 
     /// The shortest collector interval: how often snapshots change.
@@ -188,6 +214,18 @@ impl AgentCore {
             Kind::Gpu => {
                 cur.gpus = gpu::collect(root, self.config.nvidia_smi.as_ref()).inspect_err(|_| cur.gpus.clear())?;
             }
+            Kind::Smart => {
+                let Some(smartctl) = &self.config.smartctl else { return Ok(()) };
+                let disks: Vec<String> =
+                    cur.drives.iter().filter(|d| d.kind == DriveKind::Disk).map(|d| d.name.clone()).collect();
+                let mut fresh = BTreeMap::new();
+                for name in disks {
+                    let mut h = smart::read_drive(smartctl, &name).inspect_err(|_| self.health.clear())?;
+                    self.config.thresholds.judge_drive(&mut h, self.health.get(&name));
+                    fresh.insert(name, h);
+                }
+                self.health = fresh;
+            }
         }
         Ok(())
     }
@@ -197,6 +235,9 @@ impl AgentCore {
     pub fn snapshot(&mut self) -> HostSnapshot {
         self.seq += 1;
         let mut snap = self.current.clone();
+        for drive in &mut snap.drives {
+            drive.health = self.health.get(&drive.name).cloned();
+        }
         snap.seq = self.seq;
         snap.timestamp_ms = unix_ms();
         snap.agent_version = AGENT_VERSION.into();
@@ -242,6 +283,57 @@ mod tests {
         assert_eq!(a.kernel, "6.18.44-fc-v669");
         assert_eq!(a.agent_version, AGENT_VERSION);
         assert_eq!(a.collectors.len(), 5);
+    }
+
+    fn fake_smartctl(name: &str, script: &str) -> Smartctl {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cm-core-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("smartctl");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Smartctl { program: path.to_string_lossy().into_owned(), timeout: Duration::from_secs(5) }
+    }
+
+    #[test]
+    fn smart_health_is_attached_to_its_drive_and_judged_against_the_last_reading() {
+        let capture =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../cm-collect/testdata/smart/scrutiny/smart-nvme-failed.json");
+        // The first reading shows 5 media errors, later ones the capture's 7.
+        let state = std::env::temp_dir().join(format!("cm-core-smart-state-{}", std::process::id()));
+        let _ = std::fs::remove_file(&state);
+        let script = format!(
+            "if [ -e '{s}' ]; then cat '{c}'; else touch '{s}'; sed 's/\"media_errors\": 7/\"media_errors\": 5/' '{c}'; fi",
+            s = state.display(),
+            c = capture
+        );
+        let config =
+            CoreConfig { smartctl: Some(fake_smartctl("smart", &script)), ..CoreConfig::for_sysroot(captured()) };
+        let mut core = AgentCore::new(config);
+        core.collect_all();
+        let first = core.snapshot();
+        let vda = first.drives.iter().find(|d| d.name == "vda").unwrap();
+        let health = vda.health.as_ref().expect("SMART read for vda");
+        assert_eq!(health.media_errors, Some(5));
+        assert_eq!(health.verdict, cm_proto::Status::Warning);
+        assert_eq!(vda.status, cm_proto::Status::Warning, "the drive row takes its health verdict");
+
+        core.collect_all();
+        let second = core.snapshot();
+        let health = second.drives[0].health.as_ref().unwrap();
+        assert_eq!(health.verdict, cm_proto::Status::Critical);
+        assert_eq!(health.findings[0].text, "media errors grew from 5 to 7: the drive is losing data");
+    }
+
+    #[test]
+    fn a_missing_smartctl_is_one_collector_error() {
+        let smartctl = Smartctl { program: "/nonexistent/smartctl".into(), ..Default::default() };
+        let mut core = AgentCore::new(CoreConfig { smartctl: Some(smartctl), ..CoreConfig::for_sysroot(captured()) });
+        core.collect_all();
+        let snap = core.snapshot();
+        assert!(snap.collector("smart").unwrap().error.as_deref().unwrap().contains("install smartmontools"));
+        assert!(snap.drives.iter().all(|d| d.health.is_none()));
+        assert!(snap.collector("storage").unwrap().error.is_none());
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use cm_agent::{AgentCore, CoreConfig};
+use cm_agent::{AgentCore, CoreConfig, Thresholds};
 use cm_collect::gpu::NvidiaSmi;
+use cm_collect::smart::{parse_smartctl_json, Smartctl};
 use cm_collect::SysRoot;
 use cm_proto::HostSnapshot;
 
@@ -34,6 +35,22 @@ enum Command {
         /// nvidia-smi to run (default: `nvidia-smi` from PATH on the live machine).
         #[arg(long, value_name = "PATH")]
         nvidia_smi: Option<String>,
+        /// smartctl to run (default: `smartctl` from PATH on the live machine).
+        #[arg(long, value_name = "PATH")]
+        smartctl: Option<String>,
+    },
+    /// Explain a captured tool output: what the agent reads from it and why it judges it so.
+    #[command(subcommand)]
+    Inspect(Inspect),
+}
+
+#[derive(Subcommand)]
+enum Inspect {
+    /// Parse `smartctl --json` output (`smartctl -x --json /dev/sda > FILE.json`)
+    /// and print the drive's figures and verdict, with the reasons, as JSON.
+    Smart {
+        /// The JSON file; `-` reads standard input.
+        file: PathBuf,
     },
 }
 
@@ -49,7 +66,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Snapshot { sysroot, json, nvidia_smi } => {
+        Command::Inspect(Inspect::Smart { file }) => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let mut health = parse_smartctl_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            Thresholds::default().judge_drive(&mut health, None);
+            println!("{}", serde_json::to_string_pretty(&health).context("encoding as JSON")?);
+            Ok(())
+        }
+        Command::Snapshot { sysroot, json, nvidia_smi, smartctl } => {
             let root = match sysroot {
                 Some(dir) => {
                     anyhow::ensure!(dir.is_dir(), "sysroot {} is not a directory", dir.display());
@@ -60,6 +88,9 @@ fn run(cli: Cli) -> Result<()> {
             let mut config = CoreConfig::for_sysroot(root);
             if let Some(program) = nvidia_smi {
                 config.nvidia_smi = Some(NvidiaSmi { program, ..Default::default() });
+            }
+            if let Some(program) = smartctl {
+                config.smartctl = Some(Smartctl { program, ..Default::default() });
             }
             let snap = one_snapshot(config);
             if json {
@@ -116,6 +147,13 @@ fn summary(s: &HostSnapshot) -> String {
     }
     for g in &s.gpus {
         let _ = writeln!(out, "gpu  {}  [{}]", g.name, g.status.label());
+    }
+    for d in &s.drives {
+        if let Some(h) = &d.health {
+            let why = h.findings.first().map_or(String::new(), |f| format!(": {}", f.text));
+            let _ =
+                writeln!(out, "drive {} {}  [{}]{why}", d.name, h.model.as_deref().unwrap_or("-"), h.verdict.label());
+        }
     }
     for f in &s.filesystems {
         let _ = writeln!(

@@ -1,6 +1,6 @@
 //! Status evaluation: every value that can be bad gets ok / warning / critical.
 
-use cm_proto::{HostSnapshot, Status};
+use cm_proto::{DriveHealth, Finding, HostSnapshot, Status};
 
 /// A warning and a critical level for one value (higher is worse).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +26,10 @@ pub struct Thresholds {
     pub gpu_celsius: Limit,
     /// Filesystem used, percent as `df` shows it.
     pub filesystem_percent: Limit,
+    /// Drive wear, percent of rated endurance used.
+    pub drive_wear_percent: Limit,
+    /// Drive temperature, degrees Celsius, for drives that report no limits of their own.
+    pub drive_celsius: Limit,
 }
 
 impl Default for Thresholds {
@@ -35,6 +39,8 @@ impl Default for Thresholds {
             cpu_celsius: Limit { warning: 80.0, critical: 90.0 },
             gpu_celsius: Limit { warning: 80.0, critical: 90.0 },
             filesystem_percent: Limit { warning: 85.0, critical: 95.0 },
+            drive_wear_percent: Limit { warning: 70.0, critical: 90.0 },
+            drive_celsius: Limit { warning: 70.0, critical: 80.0 },
         }
     }
 }
@@ -57,16 +63,155 @@ impl Thresholds {
             fs.status = if measured { self.filesystem_percent.status(fs.used_percent()) } else { Status::Unknown };
         }
         for drive in &mut snap.drives {
-            drive.status = snap
+            let filesystems = snap
                 .filesystems
                 .iter()
                 .filter(|f| f.drive.as_deref() == Some(drive.name.as_str()))
                 .map(|f| f.status)
                 .max()
                 .unwrap_or(Status::Ok);
+            let health = drive.health.as_ref().map_or(Status::Ok, |h| h.verdict);
+            drive.status = filesystems.max(health);
         }
     }
+
+    /// Draws a drive's verdict from its SMART figures, with a reason for
+    /// every concern. `previous` is the same drive's last reading, so that
+    /// counters that grow can be told from old, settled ones.
+    pub fn judge_drive(&self, h: &mut DriveHealth, previous: Option<&DriveHealth>) {
+        let mut f: Vec<Finding> = Vec::new();
+        let mut say = |status: Status, text: String| f.push(Finding { status, text });
+        if let Some(error) = &h.error {
+            say(Status::Unknown, format!("could not read SMART data: {error}"));
+        }
+        if let Some(why) = &h.unsupported {
+            say(Status::Ok, format!("no SMART data: {why}"));
+        }
+        if h.standby {
+            say(Status::Ok, "spun down; not woken to read SMART data".into());
+        }
+        if h.smart_passed == Some(false) {
+            say(Status::Critical, "the drive's SMART self-assessment says FAILED: back up and replace it".into());
+        }
+        for attr in &h.attributes_failing_now {
+            say(Status::Critical, format!("attribute {attr} is at or below its failure threshold now"));
+        }
+        for attr in &h.attributes_failed_in_past {
+            say(
+                Status::Ok,
+                format!("attribute {attr} was below its threshold in the past; the drive reports it fine now"),
+            );
+        }
+        if let Some(bits) = h.critical_warning.filter(|b| *b != 0) {
+            for (bit, meaning) in CRITICAL_WARNING_BITS {
+                if bits & (1 << bit) != 0 {
+                    say(Status::Critical, format!("NVMe critical warning: {meaning}"));
+                }
+            }
+        }
+        let grew = |now: Option<u64>, before: Option<u64>| match (now, before) {
+            (Some(n), Some(b)) if n > b => Some(b),
+            _ => None,
+        };
+        let before = previous.filter(|p| p.serial == h.serial);
+        if let Some(n) = h.media_errors.filter(|n| *n > 0) {
+            match grew(h.media_errors, before.and_then(|p| p.media_errors)) {
+                Some(b) => {
+                    say(Status::Critical, format!("media errors grew from {b} to {n}: the drive is losing data"))
+                }
+                None => say(
+                    Status::Warning,
+                    format!("{} over the drive's life (critical if the count grows)", count(n, "media error")),
+                ),
+            }
+        }
+        if let Some(n) = h.pending_sectors.filter(|n| *n > 0) {
+            say(Status::Critical, format!("{} unreadable and waiting to be reallocated", count_is(n, "sector")));
+        }
+        if let Some(n) = h.offline_uncorrectable.filter(|n| *n > 0) {
+            say(Status::Warning, format!("{} found unreadable by the offline scan", count(n, "sector")));
+        }
+        if let Some(n) = h.reallocated_sectors.filter(|n| *n > 0) {
+            match grew(h.reallocated_sectors, before.and_then(|p| p.reallocated_sectors)) {
+                Some(b) => say(Status::Critical, format!("reallocated sectors grew from {b} to {n}")),
+                None => say(Status::Warning, format!("{} reallocated over the drive's life", count(n, "sector"))),
+            }
+        }
+        if let (Some(spare), Some(threshold)) = (h.available_spare_percent, h.available_spare_threshold_percent) {
+            if spare < threshold {
+                say(
+                    Status::Warning,
+                    format!("available spare {spare:.0}% is below the drive's threshold of {threshold:.0}%"),
+                );
+            }
+        }
+        if let Some(wear) = h.wear_percent {
+            let status = self.drive_wear_percent.status(wear);
+            if status != Status::Ok {
+                let source = h.wear_source.as_deref().unwrap_or("the drive");
+                say(status, format!("{wear:.0}% of rated endurance used ({source})"));
+            }
+        }
+        if let Some(t) = h.temperature_celsius {
+            let (limit, whose) = match h.temperature_limit_celsius {
+                Some(l) => {
+                    (Limit { warning: l, critical: h.temperature_critical_celsius.unwrap_or(l + 10.0) }, "the drive's")
+                }
+                None => (self.drive_celsius, "the configured"),
+            };
+            match limit.status(t) {
+                Status::Ok => {}
+                s => say(
+                    s,
+                    format!(
+                        "{t:.0} C is at or above {whose} limit of {:.0} C",
+                        if s == Status::Critical { limit.critical } else { limit.warning }
+                    ),
+                ),
+            }
+        }
+        if let Some(n) = h.logged_errors.filter(|n| *n > 0) {
+            // The ATA error log stores power-on hours in 16 bits: past 65535 hours
+            // the age of an entry cannot be told.
+            let when = match (h.last_error_hour, h.power_on_hours) {
+                (Some(at), Some(now)) if now <= 0xFFFF && at <= now => {
+                    format!(", the last at power-on hour {at} ({} hours ago)", now - at)
+                }
+                (Some(at), Some(_)) => format!(", the last at power-on hour {at} (the log counts hours modulo 65536)"),
+                (Some(at), None) => format!(", the last at power-on hour {at}"),
+                _ => String::new(),
+            };
+            say(Status::Ok, format!("{} in the drive's error log{when}", count(n, "error")));
+        }
+        f.sort_by_key(|f| std::cmp::Reverse(f.status));
+        h.verdict = f.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+        h.findings = f;
+    }
 }
+
+/// `1 sector`, `10 sectors`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `1 sector is`, `10 sectors are`.
+fn count_is(n: u64, noun: &str) -> String {
+    format!("{} {}", count(n, noun), if n == 1 { "is" } else { "are" })
+}
+
+/// NVMe critical warning bits (NVMe base specification, SMART / Health log byte 0).
+const CRITICAL_WARNING_BITS: [(u8, &str); 6] = [
+    (0, "available spare is below its threshold"),
+    (1, "temperature is outside the drive's limits"),
+    (2, "reliability is degraded by media or internal errors"),
+    (3, "media has been placed in read-only mode"),
+    (4, "the volatile memory backup device has failed"),
+    (5, "the persistent memory region has become read-only"),
+];
 
 #[cfg(test)]
 mod tests {

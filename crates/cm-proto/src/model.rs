@@ -218,6 +218,8 @@ pub struct Drive {
     pub used_bytes: u64,
     /// Sum of used + available of the filesystems on this drive (what `df` calls their size).
     pub filesystem_bytes: u64,
+    /// SMART / NVMe health, when the SMART collector has read this drive.
+    pub health: Option<DriveHealth>,
     pub status: Status,
 }
 
@@ -226,6 +228,76 @@ impl Drive {
     pub fn used_percent(&self) -> Option<f64> {
         (self.filesystem_bytes > 0).then(|| percent(self.used_bytes, self.filesystem_bytes))
     }
+}
+
+/// What `smartctl` says about a drive, and the verdict drawn from it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriveHealth {
+    /// `NVMe`, `ATA` or `SCSI`, as smartctl names the protocol.
+    pub protocol: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    /// Spindle speed; `Some(0)` for a solid-state drive.
+    pub rotation_rpm: Option<u32>,
+    /// Link as smartctl reports it, e.g. `SATA 6.0 Gb/s` or `PCIe 4.0 x4`.
+    pub interface: Option<String>,
+    /// The drive's overall self-assessment; `None` when it gave none.
+    pub smart_passed: Option<bool>,
+    /// Share of rated endurance used, 0-100 (NVMe percentage_used, or an
+    /// ATA wear attribute the drive is known to report); `None` when unknown.
+    pub wear_percent: Option<f64>,
+    /// Which field `wear_percent` came from.
+    pub wear_source: Option<String>,
+    pub temperature_celsius: Option<f64>,
+    /// The drive's own warning temperature, when it reports one.
+    pub temperature_limit_celsius: Option<f64>,
+    /// The drive's own critical temperature, when it reports one.
+    pub temperature_critical_celsius: Option<f64>,
+    pub power_on_hours: Option<u64>,
+    pub data_read_bytes: Option<u64>,
+    pub data_written_bytes: Option<u64>,
+    /// NVMe: unrecovered data integrity errors over the drive's life.
+    pub media_errors: Option<u64>,
+    pub unsafe_shutdowns: Option<u64>,
+    /// NVMe critical warning bits (0 when none are set).
+    pub critical_warning: Option<u8>,
+    pub available_spare_percent: Option<f64>,
+    pub available_spare_threshold_percent: Option<f64>,
+    /// ATA 5 / SCSI grown defects: sectors already remapped.
+    pub reallocated_sectors: Option<u64>,
+    /// ATA 197: sectors waiting to be remapped (unreadable now).
+    pub pending_sectors: Option<u64>,
+    /// ATA 198: sectors found unreadable by the offline scan.
+    pub offline_uncorrectable: Option<u64>,
+    /// Errors in the drive's own error log, and the power-on hour of the last one.
+    pub logged_errors: Option<u64>,
+    pub last_error_hour: Option<u64>,
+    /// ATA attributes at or below their threshold now (`id name`).
+    pub attributes_failing_now: Vec<String>,
+    /// ATA attributes that were below their threshold in the past and are fine now.
+    pub attributes_failed_in_past: Vec<String>,
+    /// The device gives no SMART data at all (a virtual disk, an unsupported
+    /// USB bridge), with smartctl's words; nothing to judge, nothing wrong.
+    pub unsupported: Option<String>,
+    /// The drive was spun down and was not woken to read it.
+    pub standby: bool,
+    /// Why the drive could not be read, when it could not.
+    pub error: Option<String>,
+    /// Everything that decided the verdict, worst first.
+    pub findings: Vec<Finding>,
+    /// The verdict: the worst finding's status (ok when there is none).
+    pub verdict: Status,
+}
+
+/// One reason behind a verdict, in words a person understands.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Finding {
+    pub status: Status,
+    pub text: String,
 }
 
 /// A mounted block-device filesystem.

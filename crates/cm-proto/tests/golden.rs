@@ -73,6 +73,8 @@ fn snapshot() -> HostSnapshot {
             members: vec![],
             used_bytes: 412_000_000_000,
             filesystem_bytes: 1_000_000_000_000,
+            // Not in snapshot.cbor, which predates the field: absent decodes as None.
+            health: None,
             status: Status::Warning,
         }],
         filesystems: vec![Filesystem {

@@ -2,8 +2,9 @@
 //! backups. A row's color is its status.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use cm_proto::{HostSnapshot, Status};
@@ -44,15 +45,10 @@ pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(vec![Line::styled(" │", theme::dim()); top as usize]), sep);
     frame.render_widget(right, r);
 
-    let header = Row::new(["Storage", "capacity", "used", "use", "model / filesystem"]).style(theme::header());
-    let widths = [
-        Constraint::Fill(2),
-        Constraint::Length(9),
-        Constraint::Length(16),
-        Constraint::Length(5),
-        Constraint::Fill(3),
-    ];
-    frame.render_widget(Table::new(storage, widths).header(header).column_spacing(1), storage_area);
+    let header = StorageRow::cells(["Storage", "capacity", "used", "use", "wear", "temp", "power-on", "health"]);
+    let mut lines = vec![header.line(area.width).style(theme::header())];
+    lines.extend(storage.into_iter().map(|row| row.line(area.width)));
+    frame.render_widget(Paragraph::new(lines), storage_area);
 
     frame.render_widget(
         Paragraph::new(absent_source("Services", snap.services.as_ref().map(Vec::len), "systemd")),
@@ -179,13 +175,60 @@ fn memory_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
     lines
 }
 
-fn storage_rows(snap: &HostSnapshot) -> Vec<Row<'static>> {
+/// Widths of the storage columns after the first, which takes what is left.
+const STORAGE_WIDTHS: [usize; 7] = [8, 12, 4, 4, 5, 12, 7];
+
+/// One line of the storage table: either cells in columns, or a note that
+/// spans the whole width (a drive's reason, a collector error).
+enum StorageRow {
+    Cells([String; 8], Style),
+    Note(String, Style),
+}
+
+impl StorageRow {
+    fn cells(cells: [&str; 8]) -> Self {
+        StorageRow::Cells(cells.map(str::to_owned), Style::default())
+    }
+
+    fn line(self, width: u16) -> Line<'static> {
+        match self {
+            StorageRow::Note(text, style) => Line::styled(text, style),
+            StorageRow::Cells(cells, style) => {
+                let fixed: usize = STORAGE_WIDTHS.iter().map(|w| w + 1).sum();
+                let first = (width as usize).saturating_sub(fixed).max(8);
+                let mut text = fit(&cells[0], first);
+                for (cell, w) in cells[1..].iter().zip(STORAGE_WIDTHS) {
+                    text.push(' ');
+                    text.push_str(&fit(cell, w));
+                }
+                Line::styled(text.trim_end().to_owned(), style)
+            }
+        }
+    }
+}
+
+/// `s` padded or cut to exactly `width` characters.
+fn fit(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        format!("{s:<width$}")
+    } else {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+fn storage_rows(snap: &HostSnapshot) -> Vec<StorageRow> {
     let mut rows = Vec::new();
-    if let Some(line) = collector_error(snap, "storage", "") {
-        rows.push(Row::new([Cell::from(line)]));
+    if let Some(error) = snap.collector("storage").and_then(|c| c.error.as_deref()) {
+        rows.push(StorageRow::Note(format!("error: {error}"), theme::status(Status::Unknown)));
         return rows;
     }
-    let fs_rows = |drive: Option<&str>, rows: &mut Vec<Row<'static>>| {
+    if let Some(error) = snap.collector("smart").and_then(|c| c.error.as_deref()) {
+        rows.push(StorageRow::Note(format!("SMART: {error}"), theme::status(Status::Unknown)));
+    }
+    let fs_rows = |drive: Option<&str>, rows: &mut Vec<StorageRow>| {
         for f in snap.filesystems.iter().filter(|f| f.drive.as_deref() == drive) {
             let measured = f.used_bytes + f.available_bytes > 0;
             let (used, pct) = if measured {
@@ -193,16 +236,9 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<Row<'static>> {
             } else {
                 ("-".into(), "-".into())
             };
-            rows.push(
-                Row::new([
-                    format!("  {}", f.mount_point),
-                    String::new(),
-                    used,
-                    pct,
-                    format!("{} {}", f.fstype, f.source),
-                ])
-                .style(theme::status(f.status)),
-            );
+            let name = format!("  {} {}", f.mount_point, f.fstype);
+            let cells = [name, String::new(), used, pct, String::new(), String::new(), String::new(), String::new()];
+            rows.push(StorageRow::Cells(cells, theme::status(f.status)));
         }
     };
     for d in &snap.drives {
@@ -210,28 +246,36 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<Row<'static>> {
             Some(p) => (format::si(d.used_bytes), format!("{p:.0}%")),
             None => ("-".into(), "-".into()),
         };
-        let mut model = d.model.clone().unwrap_or_default();
+        let h = d.health.as_ref();
+        let model = d.model.clone().or_else(|| h.and_then(|h| h.model.clone())).unwrap_or_default();
+        let mut name = format!("{} {model}", d.name).trim_end().to_owned();
         if !d.members.is_empty() {
-            model = format!("{model} on {}", d.members.join("+")).trim().to_owned();
+            name = format!("{name} on {}", d.members.join("+"));
         }
-        rows.push(
-            Row::new([
-                Span::raw(d.name.clone()),
-                Span::raw(format::si(d.capacity_bytes)),
-                Span::raw(used),
-                Span::raw(pct),
-                Span::styled(model, theme::dim()),
-            ])
-            .style(theme::status(d.status)),
-        );
+        let dash = || "-".to_string();
+        let wear = h.and_then(|h| h.wear_percent).map_or_else(dash, |w| format!("{w:.0}%"));
+        let temp = h.and_then(|h| h.temperature_celsius).map_or_else(dash, |t| format!("{t:.0} C"));
+        let hours = h.and_then(|h| h.power_on_hours).map_or_else(dash, |p| format!("{p}h {}d", p / 24));
+        let verdict = match h {
+            None => "-".to_string(),
+            Some(h) if h.standby => "standby".into(),
+            Some(h) if h.unsupported.is_some() => "n/a".into(),
+            Some(h) => h.verdict.label().into(),
+        };
+        let cells = [name, format::si(d.capacity_bytes), used, pct, wear, temp, hours, verdict];
+        rows.push(StorageRow::Cells(cells, theme::status(d.status)));
+        // The reason a drive is not fine goes right under it, in its color.
+        if let Some(f) = h.and_then(|h| h.findings.first()).filter(|f| f.status != Status::Ok) {
+            rows.push(StorageRow::Note(format!("  ! {}", f.text), theme::status(f.status)));
+        }
         fs_rows(Some(d.name.as_str()), &mut rows);
     }
     if snap.filesystems.iter().any(|f| f.drive.is_none()) {
-        rows.push(Row::new([Span::styled("other", theme::dim())]));
+        rows.push(StorageRow::Note("other".into(), theme::dim()));
         fs_rows(None, &mut rows);
     }
     if rows.is_empty() {
-        rows.push(Row::new([Span::styled("no drives found", theme::dim())]));
+        rows.push(StorageRow::Note("no drives found".into(), theme::dim()));
     }
     rows
 }

@@ -152,12 +152,28 @@ mod tests {
                     capacity_bytes: 1_000_204_886_016,
                     used_bytes: 868 * GB,
                     filesystem_bytes: 1000 * GB,
+                    health: Some(DriveHealth {
+                        protocol: "NVMe".into(),
+                        wear_percent: Some(75.0),
+                        wear_source: Some("NVMe percentage_used".into()),
+                        temperature_celsius: Some(56.0),
+                        power_on_hours: Some(11_419),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
                 Drive {
                     name: "sda".into(),
                     model: Some("WDC WD40EFRX".into()),
                     capacity_bytes: 4_000_787_030_016,
+                    health: Some(DriveHealth {
+                        protocol: "ATA".into(),
+                        temperature_celsius: Some(38.0),
+                        power_on_hours: Some(37_788),
+                        reallocated_sectors: Some(387),
+                        pending_sectors: Some(8),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
             ],
@@ -189,7 +205,13 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        cm_agent::Thresholds::default().evaluate(&mut snap);
+        let thresholds = cm_agent::Thresholds::default();
+        for d in &mut snap.drives {
+            if let Some(h) = &mut d.health {
+                thresholds.judge_drive(h, None);
+            }
+        }
+        thresholds.evaluate(&mut snap);
         snap
     }
 
@@ -232,7 +254,43 @@ mod tests {
         assert_eq!(row_color(&buf, "nvme0n1"), Color::Red, "a drive takes its worst filesystem's status");
         assert_eq!(row_color(&buf, "CPU  load"), Color::Yellow, "83 C is a warning");
         assert_eq!(row_color(&buf, "RAM "), Color::Reset, "31% is fine");
-        assert_eq!(row_color(&buf, "sda"), Color::Reset);
+        assert_eq!(row_color(&buf, "sda"), Color::Red, "pending sectors are critical");
+    }
+
+    #[test]
+    fn the_drive_table_shows_wear_temperature_hours_and_why() {
+        let text = render_to_text(&app_with(sample()), 100, 30);
+        let line =
+            |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        let nvme = line("nvme0n1 Samsung");
+        // health is the SMART verdict; the row color also counts the 96% full /var/lib.
+        for cell in ["1.0 TB", "868 GB", "87%", "75%", "56 C", "11419h 475d", "warn"] {
+            assert!(nvme.contains(cell), "{cell} missing in {nvme:?}");
+        }
+        assert!(line("! 75% of rated endurance used").starts_with("  ! "), "the worn drive says why");
+        let sda = line("sda WDC");
+        for cell in ["4.0 TB", "38 C", "37788h 1574d", "crit"] {
+            assert!(sda.contains(cell), "{cell} missing in {sda:?}");
+        }
+        assert!(text.contains("  ! 8 sectors are unreadable and waiting to be reallocated"), "{text}");
+        let buf = draw(&app_with(sample()), 100, 30);
+        assert_eq!(row_color(&buf, "! 8 sectors"), Color::Red);
+        assert_eq!(row_color(&buf, "! 75% of rated"), Color::Yellow);
+    }
+
+    #[test]
+    fn a_missing_smartctl_is_said_once_above_the_drives() {
+        let mut snap = sample();
+        snap.collectors.push(CollectorReport {
+            name: "smart".into(),
+            error: Some(
+                "smartctl: not found: install smartmontools (or set the smartctl path) to read drive health".into(),
+            ),
+            ..Default::default()
+        });
+        let text = render_to_text(&app_with(snap), 100, 30);
+        assert_eq!(text.matches("install smartmontools").count(), 1, "{text}");
+        assert!(text.contains("SMART: smartctl: not found"), "{text}");
     }
 
     #[test]
