@@ -52,6 +52,16 @@ pub struct CoreConfig {
 }
 
 impl CoreConfig {
+    /// Defaults for the `--sysroot DIR` option of the binaries: the live
+    /// machine without one, else a captured tree that must be a directory.
+    pub fn for_sysroot_arg(dir: Option<&std::path::Path>) -> Result<Self, String> {
+        match dir {
+            None => Ok(Self::for_sysroot(SysRoot::live())),
+            Some(dir) if dir.is_dir() => Ok(Self::for_sysroot(SysRoot::at(dir))),
+            Some(dir) => Err(format!("sysroot {} is not a directory", dir.display())),
+        }
+    }
+
     /// Defaults for reading `sysroot`: nvidia-smi and smartctl are asked only on
     /// the live machine, since they describe the machine they run on, not a captured tree.
     pub fn for_sysroot(sysroot: SysRoot) -> Self {
@@ -228,6 +238,20 @@ impl AgentCore {
             }
         }
         Ok(())
+    }
+
+    /// One complete snapshot for one-shot use (`snapshot`, `--once`): every
+    /// collector runs, then the CPU is sampled again a moment later so that
+    /// utilisation has a delta to come from.
+    pub fn one_shot(config: CoreConfig) -> HostSnapshot {
+        let live = config.sysroot.is_live();
+        let mut core = AgentCore::new(config);
+        core.collect_all();
+        if live {
+            std::thread::sleep(Duration::from_millis(250));
+            core.resample_cpu();
+        }
+        core.snapshot()
     }
 
     /// A snapshot of everything collected so far, with a new sequence number

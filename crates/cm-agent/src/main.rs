@@ -2,14 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cm_agent::{AgentCore, CoreConfig, Thresholds};
 use cm_collect::gpu::NvidiaSmi;
 use cm_collect::smart::{parse_smartctl_json, Smartctl};
-use cm_collect::SysRoot;
 use cm_proto::HostSnapshot;
 
 #[derive(Parser)]
@@ -78,21 +76,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Snapshot { sysroot, json, nvidia_smi, smartctl } => {
-            let root = match sysroot {
-                Some(dir) => {
-                    anyhow::ensure!(dir.is_dir(), "sysroot {} is not a directory", dir.display());
-                    SysRoot::at(dir)
-                }
-                None => SysRoot::live(),
-            };
-            let mut config = CoreConfig::for_sysroot(root);
+            let mut config = CoreConfig::for_sysroot_arg(sysroot.as_deref()).map_err(anyhow::Error::msg)?;
             if let Some(program) = nvidia_smi {
                 config.nvidia_smi = Some(NvidiaSmi { program, ..Default::default() });
             }
             if let Some(program) = smartctl {
                 config.smartctl = Some(Smartctl { program, ..Default::default() });
             }
-            let snap = one_snapshot(config);
+            let snap = AgentCore::one_shot(config);
             if json {
                 let text = serde_json::to_string_pretty(&snap).context("encoding the snapshot as JSON")?;
                 println!("{text}");
@@ -102,18 +93,6 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Collects everything, then samples the CPU again so utilisation has a delta.
-fn one_snapshot(config: CoreConfig) -> HostSnapshot {
-    let live = config.sysroot.is_live();
-    let mut core = AgentCore::new(config);
-    core.collect_all();
-    if live {
-        std::thread::sleep(Duration::from_millis(250));
-        core.resample_cpu();
-    }
-    core.snapshot()
 }
 
 fn summary(s: &HostSnapshot) -> String {

@@ -98,12 +98,7 @@ fn no_gpu_is_not_an_error() {
 }
 
 fn fake_smi(name: &str, script: &str) -> NvidiaSmi {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = scratch(name);
-    let path = dir.join("nvidia-smi");
-    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    NvidiaSmi { program: path.to_string_lossy().into_owned(), timeout: Duration::from_millis(500) }
+    NvidiaSmi { program: fake_tool(name, "nvidia-smi", script), timeout: Duration::from_millis(500) }
 }
 
 #[test]

@@ -148,12 +148,7 @@ fn garbage_is_a_parse_error() {
 }
 
 fn fake_smartctl(name: &str, script: &str) -> Smartctl {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = scratch(name);
-    let path = dir.join("smartctl");
-    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    Smartctl { program: path.to_string_lossy().into_owned(), timeout: Duration::from_millis(500) }
+    Smartctl { program: fake_tool(name, "smartctl", script), timeout: Duration::from_millis(500) }
 }
 
 #[test]

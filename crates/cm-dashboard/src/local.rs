@@ -47,15 +47,3 @@ pub fn run(config: CoreConfig, requests: Receiver<Request>, messages: Sender<Msg
         }
     }
 }
-
-/// One snapshot, for `--once`: collect, sample the CPU again, stop.
-pub fn once(config: CoreConfig) -> cm_proto::HostSnapshot {
-    let live = config.sysroot.is_live();
-    let mut core = AgentCore::new(config);
-    core.collect_all();
-    if live {
-        std::thread::sleep(Duration::from_millis(250));
-        core.resample_cpu();
-    }
-    core.snapshot()
-}

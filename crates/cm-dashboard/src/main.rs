@@ -15,8 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cm_agent::CoreConfig;
-use cm_agent::SysRoot;
+use cm_agent::{AgentCore, CoreConfig};
 
 use crate::app::{Action, App, Msg};
 
@@ -67,17 +66,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let root = match &cli.sysroot {
-        Some(dir) => {
-            anyhow::ensure!(dir.is_dir(), "sysroot {} is not a directory", dir.display());
-            SysRoot::at(dir)
-        }
-        None => SysRoot::live(),
-    };
-    let config = CoreConfig::for_sysroot(root);
+    let config = CoreConfig::for_sysroot_arg(cli.sysroot.as_deref()).map_err(anyhow::Error::msg)?;
     if cli.once {
         let mut app = App::local(unix_ms());
-        let snapshot = Box::new(local::once(config));
+        let snapshot = Box::new(AgentCore::one_shot(config));
         app.update(Msg::Snapshot { snapshot, received_ms: unix_ms() });
         if cli.json {
             println!("{}", serde_json::to_string_pretty(&app).context("encoding the dashboard state")?);

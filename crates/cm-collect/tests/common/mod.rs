@@ -29,3 +29,13 @@ pub fn write(dir: &std::path::Path, rel: &str, content: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, content).unwrap();
 }
+
+/// Writes an executable shell script `name` in a scratch folder: a stand-in for
+/// an external tool (nvidia-smi, smartctl) that hangs, fails or prints garbage.
+pub fn fake_tool(dir_name: &str, tool: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = scratch(dir_name).join(tool);
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
