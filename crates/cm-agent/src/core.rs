@@ -8,8 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cm_collect::cpu::CpuCollector;
 use cm_collect::gpu::NvidiaSmi;
 use cm_collect::smart::Smartctl;
+use cm_collect::systemd::{SystemdCollector, SystemdConfig, Waker};
 use cm_collect::{gpu, host, memory, smart, storage, CollectError, SysRoot};
-use cm_proto::{CollectorReport, DriveHealth, DriveKind, HostSnapshot};
+use cm_proto::{CollectorReport, DriveHealth, DriveKind, HostSnapshot, Service};
 
 use crate::status::Thresholds;
 use crate::AGENT_VERSION;
@@ -48,6 +49,8 @@ pub struct CoreConfig {
     pub nvidia_smi: Option<NvidiaSmi>,
     /// How to run smartctl; `None` skips drive health.
     pub smartctl: Option<Smartctl>,
+    /// Which systemd units to watch; `None` skips services.
+    pub systemd: Option<SystemdConfig>,
     pub thresholds: Thresholds,
 }
 
@@ -70,6 +73,7 @@ impl CoreConfig {
             sysroot,
             nvidia_smi: live.then(NvidiaSmi::default),
             smartctl: live.then(Smartctl::default),
+            systemd: live.then(SystemdConfig::default),
             ..Default::default()
         }
     }
@@ -83,11 +87,12 @@ enum Kind {
     Storage,
     Gpu,
     Smart,
+    Systemd,
 }
 
 impl Kind {
     /// In run order: SMART reads the drives that storage found.
-    const ALL: [Kind; 6] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu, Kind::Smart];
+    const ALL: [Kind; 7] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu, Kind::Smart, Kind::Systemd];
 
     fn name(self) -> &'static str {
         match self {
@@ -97,6 +102,7 @@ impl Kind {
             Kind::Storage => "storage",
             Kind::Gpu => "gpu",
             Kind::Smart => "smart",
+            Kind::Systemd => "systemd",
         }
     }
 }
@@ -116,6 +122,12 @@ pub struct AgentCore {
     cpu: CpuCollector,
     /// Drive health by drive name, kept between the (rare) SMART runs.
     health: BTreeMap<String, DriveHealth>,
+    systemd: Option<SystemdCollector>,
+    /// The previous sample of each service, to tell new OOM kills from old ones.
+    services_before: BTreeMap<String, Service>,
+    /// When the services were last read, so that a burst of unit signals
+    /// costs one read per `EVENT_SPACING`, not one per signal.
+    systemd_last_run: Option<Instant>,
     slots: Vec<Slot>,
     current: HostSnapshot,
     seq: u64,
@@ -127,6 +139,7 @@ impl AgentCore {
         let slots = Kind::ALL
             .into_iter()
             .filter(|kind| *kind != Kind::Smart || config.smartctl.is_some())
+            .filter(|kind| *kind != Kind::Systemd || config.systemd.is_some())
             .map(|kind| Slot {
                 kind,
                 interval: match kind {
@@ -136,15 +149,20 @@ impl AgentCore {
                     Kind::Storage => config.intervals.storage,
                     Kind::Gpu => config.intervals.gpu,
                     Kind::Smart => config.intervals.smart,
+                    Kind::Systemd => config.intervals.cpu,
                 },
                 next_due: None,
                 report: CollectorReport { name: kind.name().into(), ..Default::default() },
             })
             .collect();
+        let systemd = config.systemd.clone().map(SystemdCollector::new);
         Self {
             config,
             cpu: CpuCollector::default(),
             health: BTreeMap::new(),
+            systemd,
+            services_before: BTreeMap::new(),
+            systemd_last_run: None,
             slots,
             current: HostSnapshot::default(),
             seq: 0,
@@ -161,8 +179,23 @@ impl AgentCore {
         self.slots.iter().map(|s| s.next_due.unwrap_or_else(Instant::now)).min().unwrap_or_else(Instant::now)
     }
 
+    /// Asks to be woken (from another thread) when a systemd unit changes, so
+    /// that [`AgentCore::collect_due`] can read it at once.
+    pub fn set_waker(&mut self, waker: Waker) {
+        if let Some(s) = &mut self.systemd {
+            s.set_waker(waker);
+        }
+    }
+
     /// Runs every collector that is due at `now`. Returns how many ran.
     pub fn collect_due(&mut self, now: Instant) -> usize {
+        const EVENT_SPACING: Duration = Duration::from_millis(200);
+        if self.systemd.as_ref().is_some_and(|s| s.take_changed()) {
+            let at = self.systemd_last_run.map_or(now, |t| (t + EVENT_SPACING).max(now));
+            if let Some(slot) = self.slots.iter_mut().find(|s| s.kind == Kind::Systemd) {
+                slot.next_due = Some(slot.next_due.map_or(at, |d| d.min(at)));
+            }
+        }
         let due: Vec<usize> =
             (0..self.slots.len()).filter(|&i| self.slots[i].next_due.is_none_or(|t| t <= now)).collect();
         for &i in &due {
@@ -224,6 +257,15 @@ impl AgentCore {
             Kind::Gpu => {
                 cur.gpus = gpu::collect(root, self.config.nvidia_smi.as_ref()).inspect_err(|_| cur.gpus.clear())?;
             }
+            Kind::Systemd => {
+                let Some(collector) = &mut self.systemd else { return Ok(()) };
+                self.systemd_last_run = Some(Instant::now());
+                let outcome = collector.collect(root).inspect_err(|_| cur.services = None)?;
+                cur.services = outcome.services;
+                if let Some(i) = self.slots.iter().position(|s| s.kind == Kind::Systemd) {
+                    self.slots[i].report.note = outcome.note;
+                }
+            }
             Kind::Smart => {
                 let Some(smartctl) = &self.config.smartctl else { return Ok(()) };
                 let disks: Vec<String> =
@@ -264,6 +306,13 @@ impl AgentCore {
         }
         snap.seq = self.seq;
         snap.timestamp_ms = unix_ms();
+        if let Some(services) = &mut snap.services {
+            for s in services.iter_mut() {
+                self.config.thresholds.judge_service(s, self.services_before.get(&s.name), snap.timestamp_ms);
+            }
+            services.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.name.cmp(&b.name)));
+            self.services_before = services.iter().map(|s| (s.name.clone(), s.clone())).collect();
+        }
         snap.agent_version = AGENT_VERSION.into();
         snap.collectors = self.slots.iter().filter(|s| s.next_due.is_some()).map(|s| s.report.clone()).collect();
         self.config.thresholds.evaluate(&mut snap);

@@ -1,6 +1,8 @@
 //! Status evaluation: every value that can be bad gets ok / warning / critical.
 
-use cm_proto::{DriveHealth, Finding, HostSnapshot, Status};
+use std::time::Duration;
+
+use cm_proto::{DriveHealth, Finding, HostSnapshot, Service, Status};
 
 /// A warning and a critical level for one value (higher is worse).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,6 +32,12 @@ pub struct Thresholds {
     pub drive_wear_percent: Limit,
     /// Drive temperature, degrees Celsius, for drives that report no limits of their own.
     pub drive_celsius: Limit,
+    /// A service's memory, percent of its `MemoryMax=`: a warning from here.
+    pub service_memory_percent: f64,
+    /// Automatic restarts from which a service counts as restarting repeatedly.
+    pub service_restarts: u32,
+    /// How long a service may stay activating, deactivating or reloading.
+    pub service_transition: Duration,
 }
 
 impl Default for Thresholds {
@@ -41,6 +49,9 @@ impl Default for Thresholds {
             filesystem_percent: Limit { warning: 85.0, critical: 95.0 },
             drive_wear_percent: Limit { warning: 70.0, critical: 90.0 },
             drive_celsius: Limit { warning: 70.0, critical: 80.0 },
+            service_memory_percent: 90.0,
+            service_restarts: 3,
+            service_transition: Duration::from_secs(90),
         }
     }
 }
@@ -73,6 +84,49 @@ impl Thresholds {
             let health = drive.health.as_ref().map_or(Status::Ok, |h| h.verdict);
             drive.status = filesystems.max(health);
         }
+    }
+
+    /// Judges a service: failed is critical; stuck in a transition, restarting
+    /// repeatedly, near its memory limit or OOM-killed since `previous` is a
+    /// warning. `now_ms` is the snapshot's time.
+    pub fn judge_service(&self, s: &mut Service, previous: Option<&Service>, now_ms: u64) {
+        let mut why: Vec<(Status, String)> = Vec::new();
+        if s.active_state == "failed" {
+            let result =
+                if s.result.is_empty() || s.result == "success" { String::new() } else { format!(" ({})", s.result) };
+            why.push((Status::Critical, format!("failed{result}")));
+        }
+        if s.load_state == "not-found" {
+            why.push((Status::Critical, "unit not found".into()));
+        }
+        if matches!(s.active_state.as_str(), "activating" | "deactivating" | "reloading") {
+            let for_ms = s.since_ms.map_or(0, |t| now_ms.saturating_sub(t));
+            if for_ms >= self.service_transition.as_millis() as u64 {
+                why.push((Status::Warning, format!("{} for {} s", s.active_state, for_ms / 1000)));
+            }
+        }
+        if s.restarts >= self.service_restarts {
+            why.push((Status::Warning, format!("restarted {} times", s.restarts)));
+        }
+        if let (Some(used), Some(max)) = (s.memory_bytes, s.memory_max_bytes) {
+            let pct = used as f64 * 100.0 / max.max(1) as f64;
+            if pct >= self.service_memory_percent {
+                why.push((Status::Warning, format!("memory at {pct:.0}% of MemoryMax")));
+            }
+        }
+        let oom_before = previous.and_then(|p| p.oom_kills);
+        match (s.oom_kills, oom_before) {
+            (Some(now), Some(before)) if now > before => {
+                why.push((Status::Warning, format!("{} OOM kill(s) since the last sample", now - before)))
+            }
+            _ if s.result == "oom-kill" && s.active_state != "failed" => {
+                why.push((Status::Warning, "last run was killed by the OOM killer".into()))
+            }
+            _ => {}
+        }
+        why.sort_by_key(|(st, _)| std::cmp::Reverse(*st));
+        s.status = why.first().map_or(Status::Ok, |(st, _)| *st);
+        s.reason = (!why.is_empty()).then(|| why.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("; "));
     }
 
     /// Draws a drive's verdict from its SMART figures, with a reason for

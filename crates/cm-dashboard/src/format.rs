@@ -49,6 +49,24 @@ fn pair(used: u64, total: u64, step: f64, units: &[&str]) -> String {
     format!("{}/{} {}", number(used as f64 / scale), number(total as f64 / scale), units[unit])
 }
 
+/// `88K`, `256M`, `1.2G`, `4G`: for narrow columns.
+pub fn iec_short(bytes: u64) -> String {
+    let (scale, unit) = pick_unit(bytes as f64, 1024.0, 6);
+    let suffix = ["B", "K", "M", "G", "T", "P"][unit];
+    format!("{}{suffix}", number(bytes as f64 / scale))
+}
+
+/// `42s`, `3m`, `5h`, `12d`: how long ago, for narrow columns.
+pub fn short_age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 /// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
 pub fn age(ms: u64) -> String {
     match ms {
@@ -87,6 +105,16 @@ mod tests {
         assert_eq!(iec_pair(8 << 30, 8 << 30), "8/8 GiB");
         assert_eq!(si_pair(98_000_000_000, 200_000_000_000), "98/200 GB");
         assert_eq!(iec_pair(0, 0), "0/0 B");
+    }
+
+    #[test]
+    fn short_forms_for_the_services_table() {
+        assert_eq!(iec_short(256 << 20), "256M");
+        assert_eq!(iec_short(4 << 30), "4G");
+        assert_eq!(iec_short(1_288_490_188), "1.2G");
+        assert_eq!(short_age(42_000), "42s");
+        assert_eq!(short_age(3 * 3_600_000), "3h");
+        assert_eq!(short_age(5 * 86_400_000), "5d");
     }
 
     #[test]

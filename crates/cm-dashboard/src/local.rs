@@ -14,12 +14,17 @@ use crate::unix_ms;
 pub enum Request {
     /// Collect everything now.
     Refresh,
+    /// A systemd unit changed: collect what that makes due.
+    Wake,
 }
 
 /// Runs the core until the UI's channel closes: collects what is due, sends a
 /// snapshot, sleeps until the next collector is due or a request comes.
-pub fn run(config: CoreConfig, requests: Receiver<Request>, messages: Sender<Msg>) {
+pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: Sender<Msg>) {
     let mut core = AgentCore::new(config);
+    core.set_waker(std::sync::Arc::new(move || {
+        let _ = wake.send(Request::Wake);
+    }));
     // A first CPU sample a moment after the first collection gives a utilisation
     // figure on the first screen instead of after a full interval.
     core.collect_all();
@@ -37,7 +42,7 @@ pub fn run(config: CoreConfig, requests: Receiver<Request>, messages: Sender<Msg
                     core.collect_all();
                     break;
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {
                     if core.collect_due(Instant::now()) > 0 {
                         break;
                     }

@@ -85,8 +85,8 @@ fn interactive(config: CoreConfig) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let (req_tx, req_rx) = mpsc::channel();
     {
-        let tx = tx.clone();
-        std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, req_rx, tx))?;
+        let (tx, wake) = (tx.clone(), req_tx.clone());
+        std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
     }
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;

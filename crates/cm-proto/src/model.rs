@@ -324,19 +324,51 @@ impl Filesystem {
     }
 }
 
-/// A supervised service (filled in by the systemd collector).
+/// A systemd unit the agent watches.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Service {
+    /// Unit name, e.g. `gitea.service`.
     pub name: String,
+    pub description: String,
+    /// `loaded`, `not-found`, `masked`...
+    pub load_state: String,
+    /// `active`, `failed`, `activating`...
     pub active_state: String,
+    /// `running`, `dead`, `auto-restart`...
     pub sub_state: String,
-    pub memory_bytes: Option<u64>,
-    pub memory_max_bytes: Option<u64>,
-    pub cpu_percent: Option<f64>,
-    pub disk_bytes: Option<u64>,
+    /// The result of the last run: `success`, `exit-code`, `oom-kill`...
+    pub result: String,
+    /// Automatic restarts since the unit was last started by hand.
     pub restarts: u32,
+    /// When the unit last changed state, milliseconds since the Unix epoch.
+    pub since_ms: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    /// `MemoryMax=`: the hard limit.
+    pub memory_max_bytes: Option<u64>,
+    /// `MemoryHigh=`: the throttling limit.
+    pub memory_high_bytes: Option<u64>,
+    /// CPU use since the previous sample, percent of one CPU.
+    pub cpu_percent: Option<f64>,
+    pub tasks: Option<u64>,
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
+    /// OOM kills in the unit's cgroup, ever (cgroup `memory.events`).
+    pub oom_kills: Option<u64>,
+    /// Time the unit was held back by its CPU quota, microseconds, ever.
+    pub cpu_throttled_usec: Option<u64>,
+    /// Disk used by the unit's own directories (StateDirectory, CacheDirectory,
+    /// LogsDirectory, WorkingDirectory, configured extra paths).
+    pub disk_bytes: Option<u64>,
+    /// The directories measured for `disk_bytes`.
+    pub disk_paths: Vec<String>,
+    /// The walk hit its time or entry budget: `disk_bytes` is a lower bound.
+    pub disk_partial: bool,
+    /// Directories that could not be measured, and why.
+    pub disk_errors: Vec<String>,
     pub status: Status,
+    /// Why the status is what it is, when it is not ok.
+    pub reason: Option<String>,
 }
 
 /// A backup job (filled in by the backup collector).
@@ -363,6 +395,8 @@ pub struct CollectorReport {
     pub duration_us: u64,
     /// What went wrong, in words a person can act on; `None` when it worked.
     pub error: Option<String>,
+    /// Something worth saying that is not an error, e.g. "systemd not available".
+    pub note: Option<String>,
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

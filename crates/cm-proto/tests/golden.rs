@@ -94,6 +94,8 @@ fn snapshot() -> HostSnapshot {
             collected_ms: 1_764_000_000_000,
             duration_us: 5_000_000,
             error: Some("nvidia-smi -q -x: did not finish within 5.0 s and was stopped".into()),
+            // Not in snapshot.cbor, which predates the field: absent decodes as None.
+            note: None,
         }],
     }
 }

@@ -12,7 +12,7 @@ use cm_proto::{HostSnapshot, Status};
 use crate::app::HostEntry;
 use crate::{format, theme};
 
-pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
+pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
     let Some(snap) = &host.snapshot else {
         let text = format!(" waiting for the first snapshot from {} ...", host.name);
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
@@ -23,19 +23,44 @@ pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
     let right = Paragraph::new(memory_lines(snap)).wrap(Wrap { trim: false });
     let left_width = area.width * 55 / 100;
     let right_width = area.width.saturating_sub(left_width + 3);
-    let storage = storage_rows(snap);
-    // When rows are short, the panels give way before the storage table does.
-    let below = 1 + storage.len() as u16 + 1 + 1 + 2 + 2;
-    let wanted = left.line_count(left_width).max(right.line_count(right_width)) as u16;
-    let top = wanted.min(area.height.saturating_sub(below).max(3));
-    let [top_area, _, storage_area, _, services_area, backups_area, _] = Layout::vertical([
+    // Tables are lines in columns; notes in them (reasons, errors) wrap.
+    let table = |header: &[&str], rows: Vec<TableRow>, widths: &[usize]| {
+        let lines: Vec<Line> =
+            std::iter::once(TableRow::header(header)).chain(rows).map(|row| row.line(area.width, widths)).collect();
+        Paragraph::new(lines).wrap(Wrap { trim: false })
+    };
+    let storage = table(
+        &["Storage", "capacity", "used", "use", "wear", "temp", "power-on", "health"],
+        storage_rows(snap),
+        STORAGE_WIDTHS,
+    );
+    let service_header: &[&str] = match &snap.services {
+        Some(list) if !list.is_empty() => &["Services", "state", "memory/limit", "cpu", "disk", "restarts", "since"],
+        _ => &["Services"],
+    };
+    let services = table(service_header, service_rows(snap, now_ms), SERVICE_WIDTHS);
+    let storage_height = storage.line_count(area.width) as u16;
+    let services_height = services.line_count(area.width) as u16;
+    // Rows go to the storage table first, then the panels, then services,
+    // then backups: in a short window the less urgent parts give way.
+    let wanted_top = left.line_count(left_width).max(right.line_count(right_width)) as u16;
+    let mut rows_left = area.height;
+    let storage_h = storage_height.min(rows_left.saturating_sub(4));
+    rows_left -= storage_h;
+    let top = wanted_top.min(rows_left.saturating_sub(1 + services_height.min(2) + 1 + 2)).max(rows_left.min(3));
+    rows_left = rows_left.saturating_sub(top + 1);
+    let services_h = services_height.min(rows_left.saturating_sub(3).max(rows_left.min(2)));
+    rows_left = rows_left.saturating_sub(services_h + 1);
+    let backups_h = rows_left.min(2);
+    let [top_area, _, storage_area, _, services_area, _, backups_area, _] = Layout::vertical([
         Constraint::Length(top),
         Constraint::Length(1),
-        Constraint::Length(storage.len() as u16 + 1),
+        Constraint::Length(storage_h),
         Constraint::Length(1),
-        Constraint::Length(2),
-        Constraint::Length(2),
-        Constraint::Min(0),
+        Constraint::Length(services_h),
+        Constraint::Length(1),
+        Constraint::Length(backups_h),
+        Constraint::Fill(1),
     ])
     .areas(area);
 
@@ -45,15 +70,9 @@ pub fn render(host: &HostEntry, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(vec![Line::styled(" │", theme::dim()); top as usize]), sep);
     frame.render_widget(right, r);
 
-    let header = StorageRow::cells(["Storage", "capacity", "used", "use", "wear", "temp", "power-on", "health"]);
-    let mut lines = vec![header.line(area.width).style(theme::header())];
-    lines.extend(storage.into_iter().map(|row| row.line(area.width)));
-    frame.render_widget(Paragraph::new(lines), storage_area);
+    frame.render_widget(storage, storage_area);
 
-    frame.render_widget(
-        Paragraph::new(absent_source("Services", snap.services.as_ref().map(Vec::len), "systemd")),
-        services_area,
-    );
+    frame.render_widget(services, services_area);
     frame.render_widget(
         Paragraph::new(absent_source("Backups", snap.backups.as_ref().map(Vec::len), "backup")),
         backups_area,
@@ -176,30 +195,34 @@ fn memory_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
 }
 
 /// Widths of the storage columns after the first, which takes what is left.
-const STORAGE_WIDTHS: [usize; 7] = [8, 12, 4, 4, 5, 12, 7];
+const STORAGE_WIDTHS: &[usize] = &[8, 12, 4, 4, 5, 12, 7];
+/// Widths of the service columns after the first.
+const SERVICE_WIDTHS: &[usize] = &[12, 13, 5, 8, 8, 9];
 
-/// One line of the storage table: either cells in columns, or a note that
-/// spans the whole width (a drive's reason, a collector error).
-enum StorageRow {
-    Cells([String; 8], Style),
+/// One line of a table: either cells in columns, or a note that spans the
+/// whole width (a drive's reason, a collector error).
+enum TableRow {
+    Cells(Vec<String>, Style),
     Note(String, Style),
 }
 
-impl StorageRow {
-    fn cells(cells: [&str; 8]) -> Self {
-        StorageRow::Cells(cells.map(str::to_owned), Style::default())
+impl TableRow {
+    fn header(cells: &[&str]) -> Self {
+        TableRow::Cells(cells.iter().map(|c| (*c).to_owned()).collect(), theme::header())
     }
 
-    fn line(self, width: u16) -> Line<'static> {
+    /// The row as a line `width` wide: the first column takes what the fixed
+    /// `widths` of the others leave.
+    fn line(self, width: u16, widths: &[usize]) -> Line<'static> {
         match self {
-            StorageRow::Note(text, style) => Line::styled(text, style),
-            StorageRow::Cells(cells, style) => {
-                let fixed: usize = STORAGE_WIDTHS.iter().map(|w| w + 1).sum();
+            TableRow::Note(text, style) => Line::styled(text, style),
+            TableRow::Cells(cells, style) => {
+                let fixed: usize = widths.iter().map(|w| w + 1).sum();
                 let first = (width as usize).saturating_sub(fixed).max(8);
-                let mut text = fit(&cells[0], first);
-                for (cell, w) in cells[1..].iter().zip(STORAGE_WIDTHS) {
+                let mut text = fit(cells.first().map_or("", String::as_str), first);
+                for (i, w) in widths.iter().enumerate() {
                     text.push(' ');
-                    text.push_str(&fit(cell, w));
+                    text.push_str(&fit(cells.get(i + 1).map_or("", String::as_str), *w));
                 }
                 Line::styled(text.trim_end().to_owned(), style)
             }
@@ -219,16 +242,16 @@ fn fit(s: &str, width: usize) -> String {
     }
 }
 
-fn storage_rows(snap: &HostSnapshot) -> Vec<StorageRow> {
+fn storage_rows(snap: &HostSnapshot) -> Vec<TableRow> {
     let mut rows = Vec::new();
     if let Some(error) = snap.collector("storage").and_then(|c| c.error.as_deref()) {
-        rows.push(StorageRow::Note(format!("error: {error}"), theme::status(Status::Unknown)));
+        rows.push(TableRow::Note(format!("error: {error}"), theme::status(Status::Unknown)));
         return rows;
     }
     if let Some(error) = snap.collector("smart").and_then(|c| c.error.as_deref()) {
-        rows.push(StorageRow::Note(format!("SMART: {error}"), theme::status(Status::Unknown)));
+        rows.push(TableRow::Note(format!("SMART: {error}"), theme::status(Status::Unknown)));
     }
-    let fs_rows = |drive: Option<&str>, rows: &mut Vec<StorageRow>| {
+    let fs_rows = |drive: Option<&str>, rows: &mut Vec<TableRow>| {
         for f in snap.filesystems.iter().filter(|f| f.drive.as_deref() == drive) {
             let measured = f.used_bytes + f.available_bytes > 0;
             let (used, pct) = if measured {
@@ -238,7 +261,7 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<StorageRow> {
             };
             let name = format!("  {} {}", f.mount_point, f.fstype);
             let cells = [name, String::new(), used, pct, String::new(), String::new(), String::new(), String::new()];
-            rows.push(StorageRow::Cells(cells, theme::status(f.status)));
+            rows.push(TableRow::Cells(cells.into(), theme::status(f.status)));
         }
     };
     for d in &snap.drives {
@@ -263,19 +286,60 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<StorageRow> {
             Some(h) => h.verdict.label().into(),
         };
         let cells = [name, format::si(d.capacity_bytes), used, pct, wear, temp, hours, verdict];
-        rows.push(StorageRow::Cells(cells, theme::status(d.status)));
+        rows.push(TableRow::Cells(cells.into(), theme::status(d.status)));
         // The reason a drive is not fine goes right under it, in its color.
         if let Some(f) = h.and_then(|h| h.findings.first()).filter(|f| f.status != Status::Ok) {
-            rows.push(StorageRow::Note(format!("  ! {}", f.text), theme::status(f.status)));
+            rows.push(TableRow::Note(format!("  ! {}", f.text), theme::status(f.status)));
         }
         fs_rows(Some(d.name.as_str()), &mut rows);
     }
     if snap.filesystems.iter().any(|f| f.drive.is_none()) {
-        rows.push(StorageRow::Note("other".into(), theme::dim()));
+        rows.push(TableRow::Note("other".into(), theme::dim()));
         fs_rows(None, &mut rows);
     }
     if rows.is_empty() {
-        rows.push(StorageRow::Note("no drives found".into(), theme::dim()));
+        rows.push(TableRow::Note("no drives found".into(), theme::dim()));
+    }
+    rows
+}
+
+fn service_rows(snap: &HostSnapshot, now_ms: u64) -> Vec<TableRow> {
+    let report = snap.collector("systemd");
+    let Some(services) = &snap.services else {
+        let row = match (report.and_then(|r| r.error.as_deref()), report.and_then(|r| r.note.as_deref())) {
+            (Some(error), _) => TableRow::Note(format!(" error: {error}"), theme::status(Status::Unknown)),
+            (None, Some(note)) => TableRow::Note(format!(" {note}"), theme::dim()),
+            (None, None) => TableRow::Note(" no source yet: this agent has no systemd collector".into(), theme::dim()),
+        };
+        return vec![row];
+    };
+    if services.is_empty() {
+        return vec![TableRow::Note(" no units match the watched patterns".into(), theme::dim())];
+    }
+    let mut rows = Vec::new();
+    let mut sorted: Vec<_> = services.iter().collect();
+    sorted.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.name.cmp(&b.name)));
+    for s in sorted {
+        let name = s.name.strip_suffix(".service").unwrap_or(&s.name);
+        let state = if s.active_state == "active" { s.sub_state.clone() } else { s.active_state.clone() };
+        let memory = match (s.memory_bytes, s.memory_max_bytes) {
+            (Some(m), Some(max)) => format!("{}/{}", format::iec_short(m), format::iec_short(max)),
+            (Some(m), None) => format::iec_short(m),
+            (None, Some(max)) => format!("-/{}", format::iec_short(max)),
+            (None, None) => "-".into(),
+        };
+        let cpu = s.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"));
+        let disk = match s.disk_bytes {
+            Some(b) if s.disk_partial => format!("{}+", format::iec_short(b)),
+            Some(b) => format::iec_short(b),
+            None => "-".into(),
+        };
+        let since = s.since_ms.map_or("-".into(), |t| format::short_age(now_ms.saturating_sub(t)));
+        let cells = vec![format!(" {name}"), state, memory, cpu, disk, s.restarts.to_string(), since];
+        rows.push(TableRow::Cells(cells, theme::status(s.status)));
+        if let Some(reason) = s.reason.as_deref().filter(|_| s.status != Status::Ok) {
+            rows.push(TableRow::Note(format!("   ! {reason}"), theme::status(s.status)));
+        }
     }
     rows
 }

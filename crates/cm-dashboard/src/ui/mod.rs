@@ -28,7 +28,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     let keys = Rect { y: area.bottom() - 1, height: 1, ..area };
     frame.render_widget(Paragraph::new(key_bar()), keys);
     let body = Rect { y: area.y + 1, height: area.height - 2, ..area };
-    host::render(host, frame, body);
+    host::render(host, app.now_ms, frame, body);
     if app.show_help {
         help::render(frame, area);
     }
@@ -93,6 +93,8 @@ mod tests {
     use crate::terminal::render_to_text;
 
     const GIB: u64 = 1 << 30;
+    /// The tests' clock: 2025-11-24 16:00 UTC.
+    const NOW_MS: u64 = 1_764_000_000_000;
     const GB: u64 = 1_000_000_000;
 
     /// A workstation with a hot CPU, a GPU, zram, and a nearly full /var/lib.
@@ -217,8 +219,8 @@ mod tests {
 
     pub(crate) fn app_with(snap: HostSnapshot) -> App {
         let mut app = App::local(0);
-        app.update(Msg::Snapshot { snapshot: Box::new(snap), received_ms: 1_000 });
-        app.update(Msg::Tick(1_400));
+        app.update(Msg::Snapshot { snapshot: Box::new(snap), received_ms: NOW_MS - 400 });
+        app.update(Msg::Tick(NOW_MS));
         app
     }
 
@@ -276,6 +278,77 @@ mod tests {
         let buf = draw(&app_with(sample()), 100, 30);
         assert_eq!(row_color(&buf, "! 8 sectors"), Color::Red);
         assert_eq!(row_color(&buf, "! 75% of rated"), Color::Yellow);
+    }
+
+    fn with_services() -> HostSnapshot {
+        let mut snap = sample();
+        let unit = |name: &str, active: &str, sub: &str| Service {
+            name: name.into(),
+            load_state: "loaded".into(),
+            active_state: active.into(),
+            sub_state: sub.into(),
+            since_ms: Some(NOW_MS - 3 * 3_600_000),
+            ..Default::default()
+        };
+        let mut gitea = unit("gitea.service", "active", "running");
+        gitea.memory_bytes = Some(256 << 20);
+        gitea.memory_max_bytes = Some(4 << 30);
+        gitea.cpu_percent = Some(1.2);
+        gitea.disk_bytes = Some(15 << 30);
+        let mut vault = unit("vaultwarden.service", "failed", "failed");
+        vault.result = "exit-code".into();
+        vault.memory_max_bytes = Some(1 << 30);
+        vault.restarts = 3;
+        vault.disk_bytes = Some(512 << 20);
+        let mut long = unit("a-service-with-a-remarkably-long-name-for-a-unit.service", "active", "running");
+        long.disk_bytes = Some(2 << 30);
+        long.disk_partial = true;
+        let mut services = vec![gitea, vault, long];
+        let thresholds = cm_agent::Thresholds::default();
+        for s in &mut services {
+            thresholds.judge_service(s, None, NOW_MS);
+        }
+        snap.services = Some(services);
+        snap
+    }
+
+    #[test]
+    fn services_table_colors_rows_and_says_why() {
+        let app = app_with(with_services());
+        let text = render_to_text(&app, 100, 34);
+        let line =
+            |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        let gitea = line(" gitea ");
+        for cell in ["running", "256M/4G", "1%", "15G", "0", "3h"] {
+            assert!(gitea.contains(cell), "{cell} missing in {gitea:?}");
+        }
+        let vault = line(" vaultwarden");
+        for cell in ["failed", "-/1G", "512M", "3"] {
+            assert!(vault.contains(cell), "{cell} missing in {vault:?}");
+        }
+        assert!(text.contains("   ! failed (exit-code); restarted 3 times"), "{text}");
+        assert!(line("a-service-with-a-remarkably").contains('…'), "long names are cut, not wrapped");
+        assert!(line("a-service-with-a-remarkably").contains("2G+"), "a partial disk figure says so");
+        let buf = draw(&app, 100, 34);
+        assert_eq!(row_color(&buf, " vaultwarden"), Color::Red);
+        assert_eq!(row_color(&buf, " gitea "), Color::Reset);
+    }
+
+    #[test]
+    fn host_view_with_services_100x34() {
+        insta::assert_snapshot!(render_to_text(&app_with(with_services()), 100, 34));
+    }
+
+    #[test]
+    fn services_without_systemd_say_why() {
+        let mut snap = sample();
+        snap.collectors.push(CollectorReport {
+            name: "systemd".into(),
+            note: Some("systemd not available: no system bus".into()),
+            ..Default::default()
+        });
+        let text = render_to_text(&app_with(snap), 100, 30);
+        assert!(text.contains("Services\n systemd not available: no system bus"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,391 @@
+//! systemd units over D-Bus: state, restarts, memory against limits, CPU,
+//! tasks and IO from systemd; OOM kills and throttling from the unit's
+//! cgroup; disk usage of the unit's own directories, measured natively.
+//!
+//! State changes are pushed: a watcher thread subscribes to systemd's signals
+//! and wakes the agent, so a unit that fails shows in the next snapshot
+//! instead of at the next poll. Resource figures are sampled on the interval.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cm_proto::Service;
+use zbus::blocking::{Connection, MessageIterator};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+
+use crate::cgroup;
+use crate::du::{self, Budget};
+use crate::error::CollectError;
+use crate::sysroot::SysRoot;
+
+const DEST: &str = "org.freedesktop.systemd1";
+const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+
+/// Which units to watch and where to find their files.
+#[derive(Debug, Clone)]
+pub struct SystemdConfig {
+    /// D-Bus address of the system bus; `None` uses the standard one
+    /// (`DBUS_SYSTEM_BUS_ADDRESS` or `/run/dbus/system_bus_socket`).
+    pub address: Option<String>,
+    /// Glob patterns (`*`, `?`) of loaded units to watch. Failed units are
+    /// always watched, whatever their name.
+    pub patterns: Vec<String>,
+    /// Units watched by name even when not loaded (the NixOS module lists them).
+    pub units: Vec<String>,
+    /// Extra directories to measure per unit, beyond its own.
+    pub extra_paths: BTreeMap<String, Vec<PathBuf>>,
+    /// How often a directory is measured again.
+    pub disk_interval: Duration,
+    /// Limits of one directory walk.
+    pub disk_budget: Budget,
+    /// Time for all walks of one collection; the rest wait for the next one.
+    pub disk_cycle_time: Duration,
+}
+
+impl Default for SystemdConfig {
+    fn default() -> Self {
+        Self {
+            address: None,
+            patterns: vec!["*.service".into()],
+            units: Vec::new(),
+            extra_paths: BTreeMap::new(),
+            disk_interval: Duration::from_secs(600),
+            disk_budget: Budget::default(),
+            disk_cycle_time: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one collection found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// `None` when systemd is not available on this host.
+    pub services: Option<Vec<Service>>,
+    /// Why there are no services, when systemd is not available.
+    pub note: Option<String>,
+}
+
+/// Called from the watcher thread when a unit changed.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Reads units from systemd and keeps what it needs between samples.
+pub struct SystemdCollector {
+    config: SystemdConfig,
+    conn: Option<Connection>,
+    /// Set by the watcher thread on any unit change; cleared by `take_changed`.
+    changed: Arc<AtomicBool>,
+    watcher_alive: Arc<AtomicBool>,
+    waker: Option<Waker>,
+    cpu: HashMap<String, (u64, Instant)>,
+    disk: HashMap<PathBuf, (Instant, Result<du::Usage, String>)>,
+}
+
+impl std::fmt::Debug for SystemdCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemdCollector")
+            .field("config", &self.config)
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+/// True if `name` matches the glob `pattern` (`*` any run, `?` one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// `u64::MAX` is systemd's "not set" / "infinity".
+fn set(v: Option<u64>) -> Option<u64> {
+    v.filter(|v| *v != u64::MAX)
+}
+
+type Props = HashMap<String, OwnedValue>;
+
+fn prop_str(p: &Props, key: &str) -> Option<String> {
+    p.get(key).and_then(|v| v.downcast_ref::<&str>().ok()).map(str::to_owned)
+}
+
+fn prop_u64(p: &Props, key: &str) -> Option<u64> {
+    p.get(key).and_then(|v| v.downcast_ref::<u64>().ok())
+}
+
+fn prop_u32(p: &Props, key: &str) -> Option<u32> {
+    p.get(key).and_then(|v| v.downcast_ref::<u32>().ok())
+}
+
+fn prop_strings(p: &Props, key: &str) -> Vec<String> {
+    p.get(key).and_then(|v| v.try_clone().ok()).and_then(|v| Vec::<String>::try_from(v).ok()).unwrap_or_default()
+}
+
+fn connect(address: Option<&str>) -> zbus::Result<Connection> {
+    match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a)?.build(),
+        None => Connection::system(),
+    }
+}
+
+impl SystemdCollector {
+    pub fn new(config: SystemdConfig) -> Self {
+        Self {
+            config,
+            conn: None,
+            changed: Arc::new(AtomicBool::new(false)),
+            watcher_alive: Arc::new(AtomicBool::new(false)),
+            waker: None,
+            cpu: HashMap::new(),
+            disk: HashMap::new(),
+        }
+    }
+
+    /// Asks to be told (from another thread) when a unit changes.
+    pub fn set_waker(&mut self, waker: Waker) {
+        self.waker = Some(waker);
+    }
+
+    /// True once after a unit changed since the last call.
+    pub fn take_changed(&self) -> bool {
+        self.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn call<B>(&self, path: &str, iface: &str, method: &str, body: &B) -> zbus::Result<zbus::Message>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        let conn = self.conn.as_ref().ok_or_else(|| zbus::Error::Failure("not connected".into()))?;
+        conn.call_method(Some(DEST), path, Some(iface), method, body)
+    }
+
+    fn get_all(&self, path: &str, iface: &str) -> zbus::Result<Props> {
+        self.call(path, PROPERTIES, "GetAll", &(iface,))?.body().deserialize()
+    }
+
+    /// Starts the thread that turns systemd's signals into wake-ups.
+    fn spawn_watcher(&self) {
+        if self.watcher_alive.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (address, changed, alive, waker) =
+            (self.config.address.clone(), self.changed.clone(), self.watcher_alive.clone(), self.waker.clone());
+        let spawned = std::thread::Builder::new().name("systemd-watch".into()).spawn(move || {
+            let run = || -> zbus::Result<()> {
+                let conn = connect(address.as_deref())?;
+                // systemd only emits unit signals to clients that subscribed.
+                conn.call_method(Some(DEST), MANAGER_PATH, Some(MANAGER), "Subscribe", &())?;
+                let rule = zbus::MatchRule::builder()
+                    .msg_type(zbus::message::Type::Signal)
+                    .sender(DEST)?
+                    .path_namespace(MANAGER_PATH)?
+                    .build();
+                for msg in MessageIterator::for_match_rule(rule, &conn, Some(256))? {
+                    let msg = msg?;
+                    let member = msg.header().member().map(|m| m.to_string()).unwrap_or_default();
+                    if matches!(member.as_str(), "PropertiesChanged" | "UnitNew" | "UnitRemoved" | "JobRemoved") {
+                        changed.store(true, Ordering::Release);
+                        if let Some(w) = &waker {
+                            w();
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let _ = run();
+            alive.store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            self.watcher_alive.store(false, Ordering::Release);
+        }
+    }
+
+    /// Reads the watched units. A host without systemd or without a system
+    /// bus is not an error: [`Outcome::note`] says why there are no services.
+    pub fn collect(&mut self, root: &SysRoot) -> Result<Outcome, CollectError> {
+        if self.conn.is_none() {
+            match connect(self.config.address.as_deref()) {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => return Ok(Outcome { services: None, note: Some(format!("systemd not available: {e}")) }),
+            }
+        }
+        if !self.watcher_alive.load(Ordering::Acquire) {
+            self.spawn_watcher();
+        }
+        match self.read_units(root) {
+            Ok(services) => Ok(Outcome { services: Some(services), note: None }),
+            Err(e) => {
+                // The bus went away (systemd restarting, dbus down): reconnect next time.
+                self.conn = None;
+                if is_no_systemd(&e) {
+                    return Ok(Outcome { services: None, note: Some(format!("systemd not available: {e}")) });
+                }
+                Err(CollectError::Command { command: "systemd over D-Bus".into(), message: e.to_string() })
+            }
+        }
+    }
+
+    fn read_units(&mut self, root: &SysRoot) -> zbus::Result<Vec<Service>> {
+        type UnitRow = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
+        let rows: Vec<UnitRow> = self.call(MANAGER_PATH, MANAGER, "ListUnits", &())?.body().deserialize()?;
+        let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+        for (name, _desc, load, active, _sub, _following, path, ..) in &rows {
+            let by_pattern = load == "loaded" && self.config.patterns.iter().any(|p| glob_match(p, name));
+            if by_pattern || active == "failed" || self.config.units.contains(name) {
+                wanted.insert(name.clone(), path.to_string());
+            }
+        }
+        for name in &self.config.units {
+            if !wanted.contains_key(name) {
+                // Not loaded: LoadUnit gives its object (load state not-found if it does not exist).
+                if let Ok(msg) = self.call(MANAGER_PATH, MANAGER, "LoadUnit", &(name.as_str(),)) {
+                    if let Ok(path) = msg.body().deserialize::<OwnedObjectPath>() {
+                        wanted.insert(name.clone(), path.to_string());
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let cycle_deadline = now + self.config.disk_cycle_time;
+        let mut services = Vec::with_capacity(wanted.len());
+        for (name, path) in wanted {
+            // A unit can vanish between ListUnits and GetAll: skip it, it is gone.
+            let Ok(unit) = self.get_all(&path, "org.freedesktop.systemd1.Unit") else { continue };
+            let svc = if name.ends_with(".service") {
+                self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default()
+            } else {
+                Props::new()
+            };
+            services.push(self.service(root, &name, &unit, &svc, now, cycle_deadline));
+        }
+        self.cpu.retain(|k, _| services.iter().any(|s| &s.name == k));
+        Ok(services)
+    }
+
+    fn service(
+        &mut self,
+        root: &SysRoot,
+        name: &str,
+        unit: &Props,
+        svc: &Props,
+        now: Instant,
+        deadline: Instant,
+    ) -> Service {
+        let cpu_percent = set(prop_u64(svc, "CPUUsageNSec")).and_then(|ns| {
+            let prev = self.cpu.insert(name.to_owned(), (ns, now));
+            let (prev_ns, prev_at) = prev?;
+            let wall = now.duration_since(prev_at).as_nanos() as f64;
+            (wall > 0.0 && ns >= prev_ns).then(|| (ns - prev_ns) as f64 * 100.0 / wall)
+        });
+        let counters = prop_str(svc, "ControlGroup")
+            .filter(|cg| !cg.is_empty())
+            .map(|cg| cgroup::read_counters(root, &cg))
+            .unwrap_or_default();
+        let mut s = Service {
+            name: name.to_owned(),
+            description: prop_str(unit, "Description").unwrap_or_default(),
+            load_state: prop_str(unit, "LoadState").unwrap_or_default(),
+            active_state: prop_str(unit, "ActiveState").unwrap_or_default(),
+            sub_state: prop_str(unit, "SubState").unwrap_or_default(),
+            result: prop_str(svc, "Result").unwrap_or_default(),
+            restarts: prop_u32(svc, "NRestarts").unwrap_or(0),
+            since_ms: prop_u64(unit, "StateChangeTimestamp").filter(|t| *t > 0).map(|us| us / 1000),
+            memory_bytes: set(prop_u64(svc, "MemoryCurrent")),
+            memory_max_bytes: set(prop_u64(svc, "MemoryMax")),
+            memory_high_bytes: set(prop_u64(svc, "MemoryHigh")),
+            cpu_percent,
+            tasks: set(prop_u64(svc, "TasksCurrent")),
+            io_read_bytes: set(prop_u64(svc, "IOReadBytes")),
+            io_write_bytes: set(prop_u64(svc, "IOWriteBytes")),
+            oom_kills: counters.oom_kills,
+            cpu_throttled_usec: counters.throttled_usec,
+            ..Default::default()
+        };
+        self.measure_dirs(root, &mut s, svc, deadline);
+        s
+    }
+
+    /// The unit's own directories, measured at most every `disk_interval`.
+    fn measure_dirs(&mut self, root: &SysRoot, s: &mut Service, svc: &Props, deadline: Instant) {
+        let mut dirs: Vec<String> = Vec::new();
+        for (key, base) in
+            [("StateDirectory", "/var/lib"), ("CacheDirectory", "/var/cache"), ("LogsDirectory", "/var/log")]
+        {
+            dirs.extend(prop_strings(svc, key).into_iter().map(|d| format!("{base}/{d}")));
+        }
+        if let Some(wd) = prop_str(svc, "WorkingDirectory") {
+            let wd = wd.trim_start_matches(['-', '!']);
+            let home = wd.starts_with("/home") || wd.starts_with("/root") || wd == "~";
+            if wd.starts_with('/') && wd != "/" && !home && !dirs.iter().any(|d| d == wd) {
+                dirs.push(wd.to_owned());
+            }
+        }
+        if let Some(extra) = self.config.extra_paths.get(&s.name) {
+            dirs.extend(extra.iter().map(|p| p.display().to_string()));
+        }
+        if dirs.is_empty() {
+            return;
+        }
+        let mut total = 0;
+        for dir in &dirs {
+            let path = root.path(dir);
+            let fresh = self.disk.get(&path).is_some_and(|(at, _)| at.elapsed() < self.config.disk_interval);
+            if !fresh && Instant::now() < deadline {
+                let result = du::measure(&path, self.config.disk_budget).map_err(|e| e.to_string());
+                self.disk.insert(path.clone(), (Instant::now(), result));
+            }
+            match self.disk.get(&path).map(|(_, r)| r) {
+                Some(Ok(u)) => {
+                    total += u.bytes;
+                    s.disk_partial |= u.partial;
+                }
+                Some(Err(e)) => s.disk_errors.push(format!("{dir}: {e}")),
+                None => s.disk_partial = true, // not measured yet this cycle
+            }
+        }
+        s.disk_paths = dirs;
+        s.disk_bytes = Some(total);
+    }
+}
+
+/// Errors that mean "there is no systemd here" rather than "systemd failed".
+fn is_no_systemd(e: &zbus::Error) -> bool {
+    let text = e.to_string();
+    text.contains("ServiceUnknown") || text.contains("org.freedesktop.DBus.Error.NameHasNoOwner")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.service", "gitea.service"));
+        assert!(!glob_match("*.service", "gitea.socket"));
+        assert!(glob_match("restic-backups-*.service", "restic-backups-b2.service"));
+        assert!(glob_match("sshd?.service", "sshd2.service"));
+        assert!(!glob_match("sshd?.service", "sshd.service"));
+    }
+
+    #[test]
+    fn no_bus_is_a_note_not_an_error() {
+        let mut c = SystemdCollector::new(SystemdConfig {
+            address: Some("unix:path=/nonexistent/cm/system_bus_socket".into()),
+            ..Default::default()
+        });
+        let out = c.collect(&SysRoot::live()).unwrap();
+        assert_eq!(out.services, None);
+        assert!(out.note.unwrap().starts_with("systemd not available: "));
+    }
+}
