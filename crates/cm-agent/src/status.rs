@@ -114,13 +114,16 @@ impl Thresholds {
                 why.push((Status::Warning, format!("memory at {pct:.0}% of MemoryMax")));
             }
         }
-        let oom_before = previous.and_then(|p| p.oom_kills);
-        match (s.oom_kills, oom_before) {
-            (Some(now), Some(before)) if now > before => {
-                why.push((Status::Warning, format!("{} OOM kill(s) since the last sample", now - before)))
-            }
+        // The unit's cgroup is made anew at each start, so its count is this run's.
+        let oom_before = previous.and_then(|p| p.oom_kills).unwrap_or(0);
+        match s.oom_kills {
+            Some(now) if now > oom_before && oom_before > 0 => why.push((
+                Status::Warning,
+                format!("{} more OOM kills since the last sample ({now} this run)", now - oom_before),
+            )),
+            Some(now) if now > 0 => why.push((Status::Warning, format!("{now} OOM kill(s) in this run"))),
             _ if s.result == "oom-kill" && s.active_state != "failed" => {
-                why.push((Status::Warning, "last run was killed by the OOM killer".into()))
+                why.push((Status::Warning, "the last run was killed by the OOM killer".into()))
             }
             _ => {}
         }

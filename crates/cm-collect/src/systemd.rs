@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cm_proto::Service;
@@ -80,7 +80,8 @@ pub struct SystemdCollector {
     /// Set by the watcher thread on any unit change; cleared by `take_changed`.
     changed: Arc<AtomicBool>,
     watcher_alive: Arc<AtomicBool>,
-    waker: Option<Waker>,
+    /// Shared with the watcher thread, so a waker set later still reaches it.
+    waker: Arc<Mutex<Option<Waker>>>,
     cpu: HashMap<String, (u64, Instant)>,
     disk: HashMap<PathBuf, (Instant, Result<du::Usage, String>)>,
 }
@@ -146,7 +147,7 @@ impl SystemdCollector {
             conn: None,
             changed: Arc::new(AtomicBool::new(false)),
             watcher_alive: Arc::new(AtomicBool::new(false)),
-            waker: None,
+            waker: Arc::new(Mutex::new(None)),
             cpu: HashMap::new(),
             disk: HashMap::new(),
         }
@@ -154,7 +155,7 @@ impl SystemdCollector {
 
     /// Asks to be told (from another thread) when a unit changes.
     pub fn set_waker(&mut self, waker: Waker) {
-        self.waker = Some(waker);
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
     }
 
     /// True once after a unit changed since the last call.
@@ -196,7 +197,8 @@ impl SystemdCollector {
                     let member = msg.header().member().map(|m| m.to_string()).unwrap_or_default();
                     if matches!(member.as_str(), "PropertiesChanged" | "UnitNew" | "UnitRemoved" | "JobRemoved") {
                         changed.store(true, Ordering::Release);
-                        if let Some(w) = &waker {
+                        let waker = waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        if let Some(w) = waker {
                             w();
                         }
                     }
@@ -340,7 +342,12 @@ impl SystemdCollector {
         let mut total = 0;
         for dir in &dirs {
             let path = root.path(dir);
-            let fresh = self.disk.get(&path).is_some_and(|(at, _)| at.elapsed() < self.config.disk_interval);
+            // A walk is kept for disk_interval; a failure is retried next cycle
+            // (a StateDirectory appears when its oneshot first runs).
+            let fresh = self
+                .disk
+                .get(&path)
+                .is_some_and(|(at, result)| result.is_ok() && at.elapsed() < self.config.disk_interval);
             if !fresh && Instant::now() < deadline {
                 let result = du::measure(&path, self.config.disk_budget).map_err(|e| e.to_string());
                 self.disk.insert(path.clone(), (Instant::now(), result));

@@ -1,0 +1,219 @@
+//! The services collector against a real systemd: Debian's, booted as PID 1 of
+//! a container by tests/systemd/harness.sh, with the test units in
+//! tests/systemd/units. Needs root; runs when CM_SYSTEMD_HARNESS=1 (CI sets
+//! it) and says SKIPPED otherwise.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cm_agent::Thresholds;
+use cm_collect::systemd::{SystemdCollector, SystemdConfig};
+use cm_collect::SysRoot;
+use cm_proto::{Service, Status};
+
+fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/systemd/harness.sh")
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(harness()).args(args).output().expect("harness runs");
+    assert!(
+        out.status.success(),
+        "harness {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Container {
+    name: String,
+    pid: u32,
+}
+
+impl Container {
+    fn boot(name: &str) -> Option<Container> {
+        if std::env::var("CM_SYSTEMD_HARNESS").as_deref() != Ok("1") {
+            eprintln!("SKIPPED: set CM_SYSTEMD_HARNESS=1 (as root) to boot a real systemd for this test");
+            return None;
+        }
+        sh(&["rootfs"]);
+        let pid = sh(&["start", name]).trim().parse().expect("harness prints the container's PID 1");
+        sh(&["wait", name, "60"]);
+        Some(Container { name: name.into(), pid })
+    }
+
+    fn exec(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["exec", &self.name];
+        all.extend_from_slice(args);
+        Command::new(harness()).args(&all).output().unwrap()
+    }
+
+    fn root(&self) -> String {
+        format!("/proc/{}/root", self.pid)
+    }
+
+    fn collector(&self) -> SystemdCollector {
+        SystemdCollector::new(SystemdConfig {
+            address: Some(format!("unix:path={}/run/dbus/system_bus_socket", self.root())),
+            patterns: vec!["cm-*".into()],
+            units: vec!["cm-never-installed.service".into()],
+            ..Default::default()
+        })
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new(harness()).args(["stop", &self.name]).output();
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn read(c: &Container, collector: &mut SystemdCollector) -> Vec<Service> {
+    let mut services = collector.collect(&SysRoot::at(c.root())).expect("collects").services.expect("systemd is there");
+    for s in &mut services {
+        Thresholds::default().judge_service(s, None, now_ms());
+    }
+    services
+}
+
+fn unit<'a>(services: &'a [Service], name: &str) -> &'a Service {
+    services.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name} not reported: {services:#?}"))
+}
+
+/// Reads until `check` accepts the unit or `limit` passes.
+fn until(
+    c: &Container,
+    col: &mut SystemdCollector,
+    name: &str,
+    limit: Duration,
+    check: impl Fn(&Service) -> bool,
+) -> Service {
+    let start = Instant::now();
+    loop {
+        let services = read(c, col);
+        let s = services.iter().find(|s| s.name == name).cloned();
+        if let Some(s) = s.as_ref().filter(|s| check(s)) {
+            return s.clone();
+        }
+        assert!(start.elapsed() < limit, "{name} never reached the expected state: {s:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn real_systemd_units_are_reported_with_their_resources_and_status() {
+    let Some(c) = Container::boot(&format!("cmtest{}", std::process::id())) else { return };
+    let mut col = c.collector();
+
+    // A healthy service with StateDirectory, MemoryMax and MemoryHigh.
+    let healthy = until(&c, &mut col, "cm-healthy.service", Duration::from_secs(20), |s| {
+        s.sub_state == "running" && s.cpu_percent.is_some()
+    });
+    assert_eq!((healthy.active_state.as_str(), healthy.status), ("active", Status::Ok));
+    assert_eq!((healthy.memory_max_bytes, healthy.memory_high_bytes), (Some(64 << 20), Some(48 << 20)));
+    assert!(healthy.memory_bytes.is_some_and(|m| m > 0 && m < 64 << 20), "{healthy:?}");
+    assert!(healthy.tasks.is_some_and(|t| t >= 1), "{healthy:?}");
+    let data = healthy.disk_bytes.expect("StateDirectory measured") as f64;
+    let written = (20u64 << 20) as f64;
+    assert!((data - written).abs() / written < 0.05, "disk {data} vs {written} written");
+    assert_eq!(healthy.disk_paths, ["/var/lib/cm-healthy"]);
+    assert!(healthy.since_ms.is_some_and(|t| t <= now_ms()));
+
+    // A unit restarting in a loop.
+    let flapping = until(&c, &mut col, "cm-flapping.service", Duration::from_secs(20), |s| s.restarts >= 3);
+    assert_eq!(flapping.status, Status::Warning, "{flapping:?}");
+    assert!(flapping.reason.as_deref().unwrap().contains("restarted"), "{flapping:?}");
+
+    // The oneshot run by its timer.
+    let oneshot = until(&c, &mut col, "cm-oneshot.service", Duration::from_secs(20), |s| {
+        s.result == "success" && s.disk_bytes.is_some_and(|b| b > 0)
+    });
+    assert_eq!(oneshot.status, Status::Ok);
+    assert!(read(&c, &mut col).iter().any(|s| s.name == "cm-oneshot.timer"), "the timer is watched too");
+
+    // A unit named in the config that does not exist.
+    let missing = unit(&read(&c, &mut col), "cm-never-installed.service").clone();
+    assert_eq!((missing.load_state.as_str(), missing.status), ("not-found", Status::Critical));
+
+    // A unit that fails is seen within 2 s of being started, woken by systemd's signals.
+    let (tx, rx) = mpsc::channel();
+    col.set_waker(Arc::new(move || {
+        let _ = tx.send(());
+    }));
+    read(&c, &mut col); // starts the watcher
+    std::thread::sleep(Duration::from_millis(500));
+    while rx.try_recv().is_ok() {}
+    let started = Instant::now();
+    let out = c.exec(&["systemctl", "start", "cm-fails.service"]);
+    assert!(!out.status.success(), "cm-fails is meant to fail");
+    let seen = loop {
+        rx.recv_timeout(Duration::from_secs(2)).expect("woken by a unit signal within 2 s");
+        if col.take_changed() {
+            let services = read(&c, &mut col);
+            let s = unit(&services, "cm-fails.service");
+            if s.active_state == "failed" {
+                break s.clone();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "cm-fails not reported failed within 2 s");
+    };
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!((seen.status, seen.result.as_str()), (Status::Critical, "exit-code"));
+
+    // A unit that outgrows its MemoryMax is OOM-killed, and the cgroup says so.
+    c.exec(&["systemctl", "start", "--no-block", "cm-oom.service"]);
+    let oom = until(&c, &mut col, "cm-oom.service", Duration::from_secs(20), |s| s.oom_kills.is_some_and(|n| n > 0));
+    assert_eq!((oom.active_state.as_str(), oom.status), ("active", Status::Warning), "{oom:?}");
+    assert_eq!(oom.reason.as_deref(), Some("1 OOM kill(s) in this run"), "{oom:?}");
+    assert_eq!(oom.memory_max_bytes, Some(32 << 20));
+
+    // A unit that vanishes (a transient unit, stopped) leaves the list without an error.
+    let out = c.exec(&["systemd-run", "--unit=cm-transient", "sleep", "300"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    until(&c, &mut col, "cm-transient.service", Duration::from_secs(10), |s| s.sub_state == "running");
+    c.exec(&["systemctl", "stop", "cm-transient.service"]);
+    let start = Instant::now();
+    while read(&c, &mut col).iter().any(|s| s.name == "cm-transient.service") {
+        assert!(start.elapsed() < Duration::from_secs(10), "cm-transient still listed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A StateDirectory that disappears is reported, not fatal.
+    c.exec(&["rm", "-rf", "/var/lib/cm-oneshot"]);
+    let mut fresh = c.collector(); // a new collector has no cached walk
+    let gone = unit(&read(&c, &mut fresh), "cm-oneshot.service").clone();
+    assert!(gone.disk_errors.iter().any(|e| e.contains("/var/lib/cm-oneshot")), "{gone:?}");
+
+    // Through the agent core: services in the snapshot, judged, worst first.
+    let config = cm_agent::CoreConfig {
+        systemd: Some(SystemdConfig {
+            address: Some(format!("unix:path={}/run/dbus/system_bus_socket", c.root())),
+            patterns: vec!["cm-*".into()],
+            ..Default::default()
+        }),
+        ..cm_agent::CoreConfig::for_sysroot(SysRoot::at(c.root()))
+    };
+    let snap = cm_agent::AgentCore::one_shot(config);
+    let services = snap.services.as_ref().expect("services in the snapshot");
+    assert_eq!(services[0].status, Status::Critical, "worst first: {services:#?}");
+    assert!(services.iter().any(|s| s.name == "cm-healthy.service" && s.status == Status::Ok));
+    assert!(snap.collector("systemd").unwrap().error.is_none());
+
+    // The bus going away and coming back: a clear error, then service again.
+    c.exec(&["systemctl", "stop", "dbus.socket", "dbus.service"]);
+    let down = col.collect(&SysRoot::at(c.root()));
+    match down {
+        Ok(outcome) => assert!(outcome.services.is_none() && outcome.note.is_some(), "{outcome:?}"),
+        Err(e) => assert!(e.to_string().contains("D-Bus"), "{e}"),
+    }
+    c.exec(&["systemctl", "start", "dbus.socket", "dbus.service"]);
+    until(&c, &mut col, "cm-healthy.service", Duration::from_secs(20), |s| s.sub_state == "running");
+}
