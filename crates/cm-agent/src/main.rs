@@ -147,6 +147,21 @@ fn summary(s: &HostSnapshot) -> String {
             f.status.label()
         );
     }
+    match &s.services {
+        Some(services) => {
+            let ok = services.iter().filter(|s| s.status == cm_proto::Status::Ok).count();
+            let _ = writeln!(out, "services {ok}/{} ok", services.len());
+            for svc in services.iter().filter(|s| s.status != cm_proto::Status::Ok) {
+                let why = svc.reason.as_deref().unwrap_or_default();
+                let _ = writeln!(out, "service {} {}  [{}]: {why}", svc.name, svc.active_state, svc.status.label());
+            }
+        }
+        None => {
+            if let Some(note) = s.collector("systemd").and_then(|c| c.note.as_deref()) {
+                let _ = writeln!(out, "services: {note}");
+            }
+        }
+    }
     for c in s.collectors.iter().filter(|c| c.error.is_some()) {
         let _ = writeln!(out, "error {}: {}", c.name, c.error.as_deref().unwrap_or_default());
     }
