@@ -116,7 +116,8 @@ start() {
       env CM_HARNESS_DIR="$DIR" bash "$HERE/harness.sh" __inside "$name" > "$d/unshare.log" 2>&1 < /dev/null &
   local launcher=$! pid="" i
   for i in $(seq 1 200); do
-    pid=$(pgrep -P "$launcher" | head -1 || true)
+    # The launcher has become unshare; its one child becomes systemd.
+    pid=$(cat /proc/"$launcher"/task/*/children 2>/dev/null | tr ' ' '\n' | head -1 || true)
     [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/lib/systemd/systemd ] && break
     pid=""; sleep 0.05
   done
