@@ -1,0 +1,213 @@
+//! The fleet PKI: one CA per fleet, and certificates that carry a host name
+//! (DNS subject alternative name) and a role (a `urn:cm:role:<role>` URI).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use thiserror::Error;
+
+/// What a certificate allows its holder to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A host's agent: serves its snapshots.
+    Agent,
+    /// A read-only dashboard.
+    Dashboard,
+    /// A dashboard that may also acknowledge and silence alerts.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Dashboard => "dashboard",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Whether a client with this role may subscribe to snapshots.
+    pub fn may_subscribe(self) -> bool {
+        matches!(self, Role::Dashboard | Role::Operator)
+    }
+
+    fn uri(self) -> String {
+        format!("{ROLE_URI_PREFIX}{}", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = PkiError;
+    fn from_str(s: &str) -> Result<Self, PkiError> {
+        match s {
+            "agent" => Ok(Role::Agent),
+            "dashboard" => Ok(Role::Dashboard),
+            "operator" => Ok(Role::Operator),
+            other => Err(PkiError::UnknownRole(other.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const ROLE_URI_PREFIX: &str = "urn:cm:role:";
+
+/// Why a PKI operation failed.
+#[derive(Debug, Error)]
+pub enum PkiError {
+    #[error("unknown role {0:?}: expected agent, dashboard or operator")]
+    UnknownRole(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} already exists; refusing to overwrite a key", .0.display())]
+    Exists(PathBuf),
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A PEM certificate and its PEM private key.
+#[derive(Debug, Clone)]
+pub struct Pem {
+    pub cert: String,
+    pub key: String,
+}
+
+fn validity(params: &mut CertificateParams, days: u32) {
+    let now = time::OffsetDateTime::now_utc();
+    // A little slack for clocks that disagree by a few minutes.
+    params.not_before = now - time::Duration::minutes(10);
+    params.not_after = now + time::Duration::days(i64::from(days));
+}
+
+/// Creates a fleet CA valid for `days`.
+pub fn new_ca(name: &str, days: u32) -> Result<Pem, PkiError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    validity(&mut params, days);
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(Pem { cert: cert.pem(), key: key.serialize_pem() })
+}
+
+/// Issues a certificate for host or user `name` with `role`, signed by `ca`,
+/// valid for `days` (0 gives a certificate that has already expired, for tests).
+pub fn issue(ca: &Pem, name: &str, role: Role, days: u32) -> Result<Pem, PkiError> {
+    let ca_key = KeyPair::from_pem(&ca.key)?;
+    let ca_params = CertificateParams::from_ca_cert_pem(&ca.cert)?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+
+    let mut params = CertificateParams::new(vec![name.to_owned()])?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.subject_alt_names.push(SanType::URI(role.uri().try_into()?));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = match role {
+        // Agents serve, and dial their neighbours when relaying.
+        Role::Agent => vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+        Role::Dashboard | Role::Operator => vec![ExtendedKeyUsagePurpose::ClientAuth],
+    };
+    if days == 0 {
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(2);
+        params.not_after = now - time::Duration::days(1);
+    } else {
+        validity(&mut params, days);
+    }
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
+    Ok(Pem { cert: cert.pem(), key: key.serialize_pem() })
+}
+
+/// The role and host names a peer certificate (DER) carries.
+pub fn identity(der: &[u8]) -> Result<(Option<Role>, Vec<String>), PkiError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| PkiError::Invalid(format!("unreadable peer certificate: {e}")))?;
+    let mut role = None;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::URI(uri) => {
+                    if let Some(r) = uri.strip_prefix(ROLE_URI_PREFIX) {
+                        role = Some(r.parse().map_err(|_| PkiError::UnknownRole(r.to_owned()))?);
+                    }
+                }
+                x509_parser::extensions::GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
+                _ => {}
+            }
+        }
+    }
+    Ok((role, names))
+}
+
+/// Writes `content` to `path` readable by its owner only (keys), refusing to
+/// overwrite an existing key.
+pub fn write_private(path: &Path, content: &str) -> Result<(), PkiError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            PkiError::Exists(path.to_owned())
+        } else {
+            PkiError::Io { path: path.to_owned(), source: e }
+        }
+    })?;
+    f.write_all(content.as_bytes()).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+}
+
+/// Writes a public file (a certificate).
+pub fn write_public(path: &Path, content: &str) -> Result<(), PkiError> {
+    std::fs::write(path, content).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+}
+
+/// Reads a PEM file.
+pub fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+}
+
+impl From<rcgen::InvalidAsn1String> for PkiError {
+    fn from(e: rcgen::InvalidAsn1String) -> Self {
+        PkiError::Invalid(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_certificates_carry_name_and_role() {
+        let ca = new_ca("test fleet", 30).unwrap();
+        let cert = issue(&ca, "srv01", Role::Agent, 30).unwrap();
+        let der = rustls_pemfile::certs(&mut cert.cert.as_bytes()).next().unwrap().unwrap();
+        let (role, names) = identity(&der).unwrap();
+        assert_eq!(role, Some(Role::Agent));
+        assert_eq!(names, ["srv01"]);
+        assert!("admin".parse::<Role>().is_err());
+        assert!(Role::Operator.may_subscribe() && Role::Dashboard.may_subscribe() && !Role::Agent.may_subscribe());
+    }
+
+    #[test]
+    fn keys_are_private_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cm-pki-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.key");
+        let _ = std::fs::remove_file(&path);
+        write_private(&path, "secret").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(write_private(&path, "other"), Err(PkiError::Exists(_))));
+    }
+}

@@ -1,0 +1,66 @@
+//! cm-proto messages over QUIC streams: length-prefixed CBOR frames.
+
+use cm_proto::frame::encode_frame;
+use cm_proto::{FrameDecoder, FrameError, Message};
+use thiserror::Error;
+
+/// Application error codes a connection is closed with (QUIC CONNECTION_CLOSE).
+pub mod code {
+    /// Normal shutdown (agent stopping, dashboard leaving).
+    pub const DONE: u32 = 0;
+    /// A malformed, oversized or unexpected frame.
+    pub const PROTOCOL: u32 = 1;
+    /// The peer's certificate or role does not allow what it asked for.
+    pub const REFUSED: u32 = 2;
+    /// The peer speaks another major version.
+    pub const VERSION: u32 = 3;
+    /// The peer did not say Hello in time.
+    pub const TIMEOUT: u32 = 4;
+}
+
+/// Why a stream could not deliver a message.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("stream read failed: {0}")]
+    Read(#[from] quinn::ReadError),
+    #[error("stream write failed: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("the stream ended in the middle of a frame")]
+    Truncated,
+}
+
+/// Reads messages from a QUIC receive stream.
+pub struct FramedRecv {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+}
+
+impl FramedRecv {
+    pub fn new(recv: quinn::RecvStream, limit: usize) -> Self {
+        Self { recv, decoder: FrameDecoder::new(limit), buf: vec![0; 16 * 1024] }
+    }
+
+    /// The next message; `None` when the peer finished the stream cleanly.
+    pub async fn next(&mut self) -> Result<Option<Message>, StreamError> {
+        loop {
+            if let Some(msg) = self.decoder.next_message()? {
+                return Ok(Some(msg));
+            }
+            match self.recv.read(&mut self.buf).await? {
+                Some(n) => self.decoder.push(&self.buf[..n]),
+                None if self.decoder.buffered() == 0 => return Ok(None),
+                None => return Err(StreamError::Truncated),
+            }
+        }
+    }
+}
+
+/// Writes one message as a frame.
+pub async fn send(send: &mut quinn::SendStream, msg: &Message) -> Result<(), StreamError> {
+    let frame = encode_frame(msg)?;
+    send.write_all(&frame).await?;
+    Ok(())
+}
