@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cm_agent::config::AgentConfig;
 use cm_agent::{AgentCore, CoreConfig, Thresholds};
 use cm_collect::gpu::NvidiaSmi;
 use cm_collect::smart::{parse_smartctl_json, Smartctl};
+use cm_net::pki;
 use cm_proto::HostSnapshot;
 
 #[derive(Parser)]
@@ -40,6 +42,51 @@ enum Command {
     /// Explain a captured tool output: what the agent reads from it and why it judges it so.
     #[command(subcommand)]
     Inspect(Inspect),
+    /// Serve this host's snapshots to dashboards over QUIC with mutual TLS.
+    Run {
+        /// The agent's TOML configuration (see docs/agent.example.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit: non-zero with file, line and reason if it is wrong.
+    CheckConfig {
+        /// The agent's TOML configuration.
+        file: PathBuf,
+    },
+    /// The fleet's certificates.
+    #[command(subcommand)]
+    Pki(Pki),
+}
+
+#[derive(Subcommand)]
+enum Pki {
+    /// Create the fleet CA in DIR (ca.pem, and ca.key readable by its owner only).
+    Init {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The CA's name.
+        #[arg(long, default_value = "cm-dashboard fleet CA")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Issue a certificate and key for a host (role agent) or a person (dashboard, operator).
+    Issue {
+        /// The directory made by `pki init`.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Host name (it must be the name dashboards dial) or user name.
+        #[arg(long)]
+        name: String,
+        /// agent, dashboard (read-only) or operator (read, acknowledge, silence).
+        #[arg(long)]
+        role: cm_net::Role,
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+        /// Where NAME.pem and NAME.key go (default: the CA directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +111,34 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run { config } => {
+            let config = AgentConfig::load(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(cm_agent::serve::run(config))
+        }
+        Command::CheckConfig { file } => {
+            AgentConfig::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Command::Pki(Pki::Init { dir, name, days }) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let ca = pki::new_ca(&name, days)?;
+            pki::write_private(&dir.join("ca.key"), &ca.key)?;
+            pki::write_public(&dir.join("ca.pem"), &ca.cert)?;
+            println!("{}: fleet CA {name:?}, valid {days} days; keep ca.key secret", dir.join("ca.pem").display());
+            Ok(())
+        }
+        Command::Pki(Pki::Issue { ca, name, role, days, out }) => {
+            let ca_pem = pki::Pem { cert: pki::read(&ca.join("ca.pem"))?, key: pki::read(&ca.join("ca.key"))? };
+            let issued = pki::issue(&ca_pem, &name, role, days)?;
+            let out = out.unwrap_or(ca);
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            pki::write_private(&out.join(format!("{name}.key")), &issued.key)?;
+            pki::write_public(&out.join(format!("{name}.pem")), &issued.cert)?;
+            println!("{}: {name} as {role}, valid {days} days", out.join(format!("{name}.pem")).display());
+            Ok(())
+        }
         Command::Inspect(Inspect::Smart { file }) => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("reading standard input")?

@@ -2,6 +2,7 @@
 //! mutual-TLS configurations, QUIC endpoints (ALPN `cm/1`) and framed
 //! message streams.
 
+pub mod client;
 pub mod pki;
 pub mod stream;
 pub mod tls;

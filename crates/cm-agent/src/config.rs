@@ -1,0 +1,190 @@
+//! The agent's configuration file (TOML). Unknown keys are errors; every
+//! error names the file, the line and what was expected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::core::{CoreConfig, Intervals};
+
+/// `agent.toml`. See `docs/agent.example.toml` for every key with its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The name this host reports; the kernel host name when absent.
+    pub host: Option<String>,
+    /// UDP address to serve on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    pub tls: TlsPaths,
+    #[serde(default)]
+    pub intervals: IntervalSeconds,
+    #[serde(default)]
+    pub systemd: SystemdSection,
+}
+
+fn default_listen() -> SocketAddr {
+    "[::]:6130".parse().expect("literal address")
+}
+
+/// Certificate files (paths, so secrets stay out of the Nix store).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Collector intervals in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntervalSeconds {
+    pub cpu: f64,
+    pub memory: f64,
+    pub storage: f64,
+    pub gpu: f64,
+    pub smart: f64,
+}
+
+impl Default for IntervalSeconds {
+    fn default() -> Self {
+        let d = Intervals::default();
+        Self {
+            cpu: d.cpu.as_secs_f64(),
+            memory: d.memory.as_secs_f64(),
+            storage: d.storage.as_secs_f64(),
+            gpu: d.gpu.as_secs_f64(),
+            smart: d.smart.as_secs_f64(),
+        }
+    }
+}
+
+/// Which systemd units to watch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemdSection {
+    pub enable: bool,
+    pub patterns: Vec<String>,
+    pub units: Vec<String>,
+    /// Extra directories to measure per unit: `gitea.service = ["/srv/gitea"]`.
+    pub extra_paths: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl Default for SystemdSection {
+    fn default() -> Self {
+        let d = cm_collect::systemd::SystemdConfig::default();
+        Self { enable: true, patterns: d.patterns, units: d.units, extra_paths: d.extra_paths }
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::error::Error for ConfigError {}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AgentConfig {
+    /// Parses `text` read from `path` (named in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: AgentConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map_or(String::new(), |l| format!(": line {l}"));
+            ConfigError(format!("{}{at}: {}", path.display(), e.message()))
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Self::parse(path, &text)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let i = &self.intervals;
+        for (name, v) in
+            [("cpu", i.cpu), ("memory", i.memory), ("storage", i.storage), ("gpu", i.gpu), ("smart", i.smart)]
+        {
+            if !(0.1..=86_400.0).contains(&v) {
+                return Err(ConfigError(format!(
+                    "{}: intervals.{name} = {v}: expected seconds between 0.1 and 86400",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The collector settings this file asks for, on the live machine.
+    pub fn core(&self) -> CoreConfig {
+        let mut core = CoreConfig::for_sysroot(cm_collect::SysRoot::live());
+        core.hostname = self.host.clone();
+        let s = |v: f64| Duration::from_secs_f64(v);
+        core.intervals = Intervals {
+            cpu: s(self.intervals.cpu),
+            memory: s(self.intervals.memory),
+            storage: s(self.intervals.storage),
+            gpu: s(self.intervals.gpu),
+            smart: s(self.intervals.smart),
+        };
+        core.systemd = self.systemd.enable.then(|| cm_collect::systemd::SystemdConfig {
+            patterns: self.systemd.patterns.clone(),
+            units: self.systemd.units.clone(),
+            extra_paths: self.systemd.extra_paths.clone(),
+            ..Default::default()
+        });
+        core
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
+        AgentConfig::parse(Path::new("/etc/cm-agent/agent.toml"), text)
+    }
+
+    const MINIMAL: &str = "[tls]\nca = \"/s/ca.pem\"\ncert = \"/s/h.pem\"\nkey = \"/s/h.key\"\n";
+
+    #[test]
+    fn defaults_fill_what_is_not_said() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.listen, "[::]:6130".parse().unwrap());
+        assert_eq!(c.intervals.cpu, 2.0);
+        assert!(c.systemd.enable);
+        assert_eq!(c.core().intervals.smart, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../../docs/agent.example.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.host.as_deref(), Some("srv01"));
+        assert_eq!(c.systemd.extra_paths["gitea.service"], [PathBuf::from("/srv/gitea")]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_what_was_expected() {
+        let err = parse(&format!("{MINIMAL}\n[intervals]\ncpu = \"fast\"\n")).unwrap_err().to_string();
+        assert!(err.starts_with("/etc/cm-agent/agent.toml: line 7: "), "{err}");
+        assert!(err.contains("expected"), "{err}");
+        let err = parse(&format!("listne = \"[::]:1\"\n{MINIMAL}")).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("unknown field `listne`"), "{err}");
+        let err = parse("listen = \"[::]:6130\"\n").unwrap_err().to_string();
+        assert!(err.contains("missing field `tls`"), "{err}");
+        let err = parse(&format!("{MINIMAL}[intervals]\ncpu = 0\n")).unwrap_err().to_string();
+        assert!(err.contains("intervals.cpu = 0: expected seconds between 0.1 and 86400"), "{err}");
+    }
+}

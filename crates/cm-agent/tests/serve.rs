@@ -1,0 +1,232 @@
+//! `cm-agent run` on loopback: subscribers, refusals, bad frames, shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cm_net::client::{subscribe, ClientError};
+use cm_net::{pki, tls, Identity, Role};
+use cm_proto::Message;
+
+fn agent_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cm-agent"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Agent {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    /// A fleet CA, certificates made with `cm-agent pki`, and a running agent for srv01.
+    fn start(tag: &str) -> Agent {
+        let dir = std::env::temp_dir().join(format!("cm-serve-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let d = dir.to_str().unwrap();
+        ok(agent_bin().args(["pki", "init", "--dir", d]));
+        for (name, role, days) in [("srv01", "agent", "30"), ("laptop", "dashboard", "30"), ("srv02", "agent", "30")] {
+            ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", name, "--role", role, "--days", days]));
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = dir.join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "host = \"srv01\"\nlisten = \"{addr}\"\n[tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/srv01.pem\"\nkey = \"{d}/srv01.key\"\n\
+                 [intervals]\ncpu = 0.3\nmemory = 0.3\n[systemd]\nenable = false\n"
+            ),
+        )
+        .unwrap();
+        let mut child =
+            agent_bin().args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("serving") {
+                    let _ = tx.send(());
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("agent did not start: {}", log.lock().unwrap()));
+        Agent { child, addr, dir, log }
+    }
+
+    fn identity(&self, name: &str) -> Identity {
+        Identity::load(
+            &self.dir.join("ca.pem"),
+            &self.dir.join(format!("{name}.pem")),
+            &self.dir.join(format!("{name}.key")),
+        )
+        .unwrap()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn a_dashboard_gets_a_welcome_then_snapshots() {
+    let agent = Agent::start("ok");
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let mut sub = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    assert_eq!(sub.welcome.host, "srv01");
+    assert_eq!((sub.welcome.major, sub.welcome.interval_ms), (1, 300));
+    let a = sub.next_snapshot().await.unwrap().unwrap();
+    let b = sub.next_snapshot().await.unwrap().unwrap();
+    assert_eq!(a.host, "srv01");
+    assert!(b.seq > a.seq, "{} then {}", a.seq, b.seq);
+    assert!(a.memory.is_some() && a.cpu.is_some());
+}
+
+#[tokio::test]
+async fn refusals_are_clear_on_both_sides() {
+    let agent = Agent::start("refuse");
+    // An agent certificate may not subscribe.
+    let endpoint = tls::client(&agent.identity("srv02")).unwrap();
+    match subscribe(&endpoint, agent.addr, "srv01", Role::Agent, T).await {
+        Err(ClientError::Refused(reason)) => assert!(reason.contains("role agent may not subscribe"), "{reason}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|s| s.welcome)),
+    }
+    // No certificate at all.
+    let ca = std::fs::read_to_string(agent.dir.join("ca.pem")).unwrap();
+    let anonymous = tls::client(&Identity::anonymous(&ca).unwrap()).unwrap();
+    let err = subscribe(&anonymous, agent.addr, "srv01", Role::Dashboard, T).await.err().expect("refused");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    // The dashboard dialled srv02 but reached srv01's agent.
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let err = subscribe(&endpoint, agent.addr, "srv02", Role::Dashboard, T).await.err().expect("refused");
+    assert!(err.to_string().contains("certificate not valid for name \"srv02\""), "{err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = agent.log();
+    assert!(log.contains("refused srv02 (127.0.0.1:") && log.contains("may not subscribe"), "{log}");
+    assert!(log.lines().any(|l| l.starts_with("cm-agent: refused 127.0.0.1:") && l.contains("certificate")), "{log}");
+}
+
+/// Opens a raw stream to the agent as the dashboard and sends `bytes`.
+async fn raw(agent: &Agent, bytes: &[u8]) -> (quinn::Connection, quinn::RecvStream) {
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let conn = endpoint.connect(agent.addr, "srv01").unwrap().await.unwrap();
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    (conn, recv)
+}
+
+fn frame(msg: &Message) -> Vec<u8> {
+    cm_proto::frame::encode_frame(msg).unwrap()
+}
+
+#[tokio::test]
+async fn bad_input_closes_that_connection_and_the_agent_serves_on() {
+    let agent = Agent::start("bad");
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let mut good = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+
+    // A newer major version is refused with both versions named.
+    let hello2 = Message::Hello { major: 2, minor: 0, role: "dashboard".into(), subscribe: true };
+    let (conn, recv) = raw(&agent, &frame(&hello2)).await;
+    let mut frames = cm_net::FramedRecv::new(recv, 1 << 20);
+    match frames.next().await {
+        Ok(Some(Message::Refused { reason })) => {
+            assert_eq!(reason, "protocol 2.0 is not supported: this agent speaks 1.0")
+        }
+        other => panic!("{other:?}"),
+    }
+    let reason = tokio::time::timeout(T, conn.closed()).await.unwrap();
+    assert!(reason.to_string().contains("3"), "version close code: {reason}");
+
+    for (what, bytes) in [
+        ("random bytes", b"\x00\x00\x00\x08\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8".to_vec()),
+        ("oversized frame", [&(10u32 << 20).to_be_bytes()[..], b"xxxx"].concat()),
+        ("unexpected message", frame(&Message::Refused { reason: "I am not an agent".into() })),
+        ("empty frame", vec![0, 0, 0, 0]),
+    ] {
+        let (conn, _recv) = raw(&agent, &bytes).await;
+        let reason = tokio::time::timeout(T, conn.closed()).await.unwrap_or_else(|_| panic!("{what}: not closed"));
+        assert!(reason.to_string().contains("protocol error"), "{what}: {reason}");
+    }
+    // The well-behaved subscriber never noticed.
+    let before = good.next_snapshot().await.unwrap().unwrap().seq;
+    let after = good.next_snapshot().await.unwrap().unwrap().seq;
+    assert!(after > before);
+    assert_eq!(agent.log().matches("protocol error").count(), 4, "{}", agent.log());
+}
+
+#[test]
+fn sigterm_stops_the_agent_cleanly() {
+    let mut agent = Agent::start("term");
+    let pid = agent.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = agent.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(agent.log().contains("cm-agent: stopped"), "{}", agent.log());
+}
+
+#[test]
+fn pki_refuses_to_overwrite_keys_and_unknown_roles() {
+    let dir = std::env::temp_dir().join(format!("cm-pki-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    ok(agent_bin().args(["pki", "init", "--dir", d]));
+    let again = agent_bin().args(["pki", "init", "--dir", d]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; refusing to overwrite a key"));
+    let bad = agent_bin().args(["pki", "issue", "--ca", d, "--name", "x", "--role", "admin"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected agent, dashboard or operator"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(Path::new(d).join("ca.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let pem = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let own = pki::issue(
+        &pki::Pem { cert: pem.clone(), key: std::fs::read_to_string(dir.join("ca.key")).unwrap() },
+        "h",
+        Role::Operator,
+        1,
+    )
+    .unwrap();
+    assert!(Identity::from_pem(&pem, &own.cert, &own.key).unwrap().role() == Some(Role::Operator));
+}
+
+#[test]
+fn check_config_names_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("cm-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("agent.toml");
+    std::fs::write(&file, "listen = \"[::]:6130\"\nlisen = 1\n").unwrap();
+    let out = agent_bin().args(["check-config", file.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}: line 2: unknown field `lisen`", file.display())), "{err}");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent.example.toml");
+    assert!(ok(agent_bin().args(["check-config", example])).ends_with(": ok\n"));
+}
