@@ -28,6 +28,18 @@ type Latest = watch::Receiver<Option<Arc<HostSnapshot>>>;
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    run_until(config, stop).await
+}
+
+/// Runs the agent until `stop` completes.
+pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let identity = Identity::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
     match identity.role() {
         Some(Role::Agent) => {}
@@ -53,7 +65,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     };
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
@@ -61,8 +73,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
                 let (rx, host) = (rx.clone(), host.clone());
                 tokio::spawn(async move { connection(incoming, rx, host, interval).await });
             }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
         }
     }
     endpoint.close(code::DONE.into(), b"agent stopping");

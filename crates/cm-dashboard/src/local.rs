@@ -32,7 +32,7 @@ pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request
     core.resample_cpu();
     loop {
         let snapshot = Box::new(core.snapshot());
-        if messages.send(Msg::Snapshot { snapshot, received_ms: unix_ms() }).is_err() {
+        if messages.send(Msg::Snapshot { host: 0, snapshot, received_ms: unix_ms() }).is_err() {
             return;
         }
         loop {

@@ -2,8 +2,10 @@
 //! this machine through an in-process agent.
 
 mod app;
+mod config;
 mod format;
 mod local;
+mod remote;
 mod terminal;
 mod theme;
 mod ui;
@@ -17,7 +19,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use cm_agent::{AgentCore, CoreConfig};
 
-use crate::app::{Action, App, Msg};
+use crate::app::{Action, App, Connection, HostEntry, Msg};
+use crate::config::DashboardConfig;
 
 #[derive(Parser)]
 #[command(
@@ -36,8 +39,18 @@ struct Cli {
     #[arg(long, requires = "once", value_name = "COLSxROWS", default_value = "100x30", value_parser = parse_size)]
     size: (u16, u16),
     /// Local mode: read /proc and /sys under DIR instead of / (a captured tree).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
     sysroot: Option<PathBuf>,
+    /// The fleet to watch (default: $XDG_CONFIG_HOME/cm-dashboard/dashboard.toml,
+    /// then /etc/cm-dashboard/dashboard.toml; without one, this machine).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Watch this machine even if a fleet configuration exists.
+    #[arg(long, conflicts_with = "config")]
+    local: bool,
+    /// With --once in fleet mode: how long to wait for every host, in seconds.
+    #[arg(long, requires = "once", default_value_t = 5.0, value_name = "SECS")]
+    wait: f64,
 }
 
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
@@ -57,7 +70,7 @@ pub(crate) fn unix_ms() -> u64 {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("cm-dashboard: {e:#}");
             ExitCode::FAILURE
@@ -65,34 +78,90 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
+    let fleet = match (&cli.config, cli.local || cli.sysroot.is_some()) {
+        (Some(path), _) => Some(DashboardConfig::load(path).map_err(anyhow::Error::msg)?),
+        (None, false) => DashboardConfig::default_path()
+            .map(|p| DashboardConfig::load(&p))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        (None, true) => None,
+    };
+    if let Some(fleet) = fleet {
+        return fleet_mode(&cli, fleet);
+    }
     let config = CoreConfig::for_sysroot_arg(cli.sysroot.as_deref()).map_err(anyhow::Error::msg)?;
     if cli.once {
         let mut app = App::local(unix_ms());
         let snapshot = Box::new(AgentCore::one_shot(config));
-        app.update(Msg::Snapshot { snapshot, received_ms: unix_ms() });
-        if cli.json {
-            println!("{}", serde_json::to_string_pretty(&app).context("encoding the dashboard state")?);
-        } else {
-            print!("{}", terminal::render_to_text(&app, cli.size.0, cli.size.1));
-        }
-        return Ok(());
+        app.update(Msg::Snapshot { host: 0, snapshot, received_ms: unix_ms() });
+        print_once(&cli, &app)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    interactive(config)
-}
-
-fn interactive(config: CoreConfig) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let (req_tx, req_rx) = mpsc::channel();
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
         std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
     }
+    interactive(App::local(unix_ms()), tx, rx, move || {
+        let _ = req_tx.send(local::Request::Refresh);
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_once(cli: &Cli, app: &App) -> Result<()> {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(app).context("encoding the dashboard state")?);
+    } else {
+        print!("{}", terminal::render_to_text(app, cli.size.0, cli.size.1));
+    }
+    Ok(())
+}
+
+/// Fleet mode: every configured host at once, over the network.
+fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
+    let hosts = config.hosts.iter().map(|h| HostEntry::new(&h.name, &h.role, Connection::Connecting)).collect();
+    let mut app = App::remote(hosts, unix_ms());
+    let (tx, rx) = mpsc::channel::<Msg>();
+    remote::spawn(config, tx.clone())?;
+    if !cli.once {
+        interactive(app, tx, rx, || {})?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Wait until every host has sent a snapshot, or the time is up.
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
+    while app.hosts.iter().any(|h| h.snapshot.is_none()) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(msg) => {
+                app.update(msg);
+            }
+            Err(_) => break,
+        }
+    }
+    app.update(Msg::Tick(unix_ms()));
+    for host in 0..app.hosts.len() {
+        if app.hosts[host].connection == Connection::Connecting {
+            let reason = format!("no answer within {} s", cli.wait);
+            app.update(Msg::Connection { host, connection: Connection::Unreachable { reason }, interval_ms: None });
+        }
+    }
+    print_once(cli, &app)?;
+    let down: Vec<&str> = app.hosts.iter().filter(|h| h.snapshot.is_none()).map(|h| h.name.as_str()).collect();
+    if down.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("cm-dashboard: unreachable: {}", down.join(", "));
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// The interactive loop: wait for a message, apply everything queued, draw once.
+fn interactive(mut app: App, tx: mpsc::Sender<Msg>, rx: mpsc::Receiver<Msg>, refresh: impl Fn()) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
-    terminal::spawn_input_reader(tx.clone());
-
-    let mut app = App::local(unix_ms());
+    terminal::spawn_input_reader(tx);
     term.draw(&app)?;
     loop {
         // Wait for something to happen (a tick at least once a second for the
@@ -108,9 +177,7 @@ fn interactive(config: CoreConfig) -> Result<()> {
         }
         match action {
             Action::Quit => break,
-            Action::Refresh => {
-                let _ = req_tx.send(local::Request::Refresh);
-            }
+            Action::Refresh => refresh(),
             Action::None => {}
         }
         app.update(Msg::Tick(unix_ms()));

@@ -4,85 +4,11 @@
 //! Skipped (loudly) when tmux is not installed, unless CM_REQUIRE_TMUX=1, which
 //! CI sets so the test cannot silently vanish there.
 
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, cols: u16, rows: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            assert!(std::env::var("CM_REQUIRE_TMUX").as_deref() != Ok("1"), "tmux is required (CM_REQUIRE_TMUX=1)");
-            eprintln!("SKIPPED: tmux is not installed; install it to run the terminal tests");
-            return None;
-        }
-        let t = Tmux { socket: format!("cm-test-{name}-{}", std::process::id()) };
-        t.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            &cols.to_string(),
-            "-y",
-            &rows.to_string(),
-            "env",
-            "-i",
-            "PATH=/usr/bin:/bin",
-            "TERM=xterm-256color",
-            "PS1=ready$ ",
-            "bash",
-            "--norc",
-            "--noprofile",
-        ]);
-        t.wait_for("ready$", |_| true);
-        Some(t)
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Waits up to 15 s for `needle` on screen and for `check` to accept the screen.
-    fn wait_for(&self, needle: &str, check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) && check(&screen) {
-                return screen;
-            }
-            assert!(start.elapsed() < Duration::from_secs(15), "{needle:?} never appeared; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The pid of the program running in the pane's shell.
-    fn child_pid(&self) -> u32 {
-        let shell = self.run(&["list-panes", "-t", "t", "-F", "#{pane_pid}"]).trim().to_owned();
-        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
-        children.split_whitespace().next().expect("a program runs in the pane").parse().unwrap()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-    }
-}
+use common::Tmux;
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()

@@ -7,13 +7,12 @@ use ratatui::Frame;
 
 use cm_proto::Status;
 
-use crate::app::KEYS;
+use crate::app::App;
 use crate::theme;
 
-pub fn render(frame: &mut Frame, area: Rect) {
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|(_, _, key, what)| Line::from(vec![Span::styled(format!(" {key:>4}  "), theme::key()), Span::raw(*what)]))
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let mut lines: Vec<Line> = super::visible_keys(app)
+        .map(|(key, what)| Line::from(vec![Span::styled(format!(" {key:>6}  "), theme::key()), Span::raw(what)]))
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(" Row colors", theme::header()));

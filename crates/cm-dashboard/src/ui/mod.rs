@@ -2,13 +2,14 @@
 
 mod help;
 mod host;
+mod overview;
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, HostEntry, KEYS};
+use crate::app::{App, HostEntry, Scope, View, KEYS};
 use crate::{format, theme};
 
 /// Smallest terminal that gets the full layout.
@@ -22,22 +23,41 @@ pub fn render(app: &App, frame: &mut Frame) {
         render_tiny(app, frame, area);
         return;
     }
-    let Some(host) = app.selected_host() else { return };
     let title = Rect { height: 1, ..area };
-    frame.render_widget(Paragraph::new(title_line(app, host, area.width)).style(theme::title()), title);
     let keys = Rect { y: area.bottom() - 1, height: 1, ..area };
-    frame.render_widget(Paragraph::new(key_bar()), keys);
     let body = Rect { y: area.y + 1, height: area.height - 2, ..area };
-    host::render(host, app.now_ms, frame, body);
-    if app.show_help {
-        help::render(frame, area);
+    match app.view {
+        View::Overview => {
+            frame.render_widget(Paragraph::new(overview::title_line(app, area.width)).style(theme::title()), title);
+            overview::render(app, frame, body);
+        }
+        View::Host => {
+            let Some(host) = app.selected_host() else { return };
+            frame.render_widget(Paragraph::new(title_line(app, host, area.width)).style(theme::title()), title);
+            host::render(host, app.now_ms, frame, body);
+        }
     }
+    frame.render_widget(Paragraph::new(key_bar(app)), keys);
+    if app.show_help {
+        help::render(app, frame, area);
+    }
+}
+
+/// Pads a title with `─` to the full width.
+fn fill_title(mut text: String, width: u16) -> Line<'static> {
+    text.push(' ');
+    let fill = (width as usize).saturating_sub(text.chars().count());
+    text.push_str(&"─".repeat(fill));
+    Line::raw(text)
 }
 
 fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
     let mut text = format!(" cm-dashboard ── {} ── {}", host.name, host.connection.label());
     match host.received_ms {
-        Some(at) => text.push_str(&format!(", {}", format::age(app.now_ms.saturating_sub(at)))),
+        Some(at) => {
+            let stale = if host.is_stale(app.now_ms) { " (stale)" } else { "" };
+            text.push_str(&format!(", {}{stale}", format::age(app.now_ms.saturating_sub(at))));
+        }
         None => text.push_str(", waiting for data"),
     }
     if let Some(s) = &host.snapshot {
@@ -48,16 +68,40 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
             text.push_str(&format!(" ── {}", s.kernel));
         }
     }
-    text.push(' ');
-    let fill = (width as usize).saturating_sub(text.chars().count());
-    text.push_str(&"─".repeat(fill));
-    Line::raw(text)
+    fill_title(text, width)
 }
 
-fn key_bar() -> Line<'static> {
+/// The bindings that apply here, as the help and key bar show them.
+pub(crate) fn visible_keys(app: &App) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    let scope = match app.view {
+        View::Overview => Scope::Overview,
+        View::Host => Scope::Host,
+    };
+    let remote = app.mode == "remote";
+    KEYS.iter()
+        .filter(move |(_, _, s, label, _)| {
+            // Local mode has one host: no overview, nothing to move between.
+            let here = if remote {
+                *s == scope || *s == Scope::Everywhere
+            } else {
+                *s == Scope::Everywhere && *label != "Tab"
+            };
+            !label.is_empty() && here
+        })
+        .map(|(_, _, _, label, what)| (*label, *what))
+}
+
+fn key_bar(app: &App) -> Line<'static> {
+    if app.filtering {
+        return Line::from(vec![
+            Span::styled(" filter: ", theme::key()),
+            Span::raw(format!("{}_", app.filter)),
+            Span::styled("   Enter keep  Esc clear", theme::dim()),
+        ]);
+    }
     let mut spans = vec![Span::raw(" ")];
-    for (_, _, key, what) in KEYS.iter().filter(|(_, _, k, _)| *k != "Esc") {
-        spans.push(Span::styled(*key, theme::key()));
+    for (key, what) in visible_keys(app).filter(|(k, _)| *k != "Esc") {
+        spans.push(Span::styled(key, theme::key()));
         spans.push(Span::raw(format!(" {}  ", what.split(' ').next().unwrap_or(what))));
     }
     Line::from(spans)
@@ -67,7 +111,7 @@ fn key_bar() -> Line<'static> {
 fn render_tiny(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     if let Some(host) = app.selected_host() {
-        lines.push(Line::styled(host.name.clone(), theme::status(host.status())));
+        lines.push(Line::styled(host.name.clone(), theme::status(host.status(app.now_ms))));
         if let Some(s) = &host.snapshot {
             let mut parts = Vec::new();
             if let Some(m) = &s.memory {
@@ -219,7 +263,7 @@ mod tests {
 
     pub(crate) fn app_with(snap: HostSnapshot) -> App {
         let mut app = App::local(0);
-        app.update(Msg::Snapshot { snapshot: Box::new(snap), received_ms: NOW_MS - 400 });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(snap), received_ms: NOW_MS - 400 });
         app.update(Msg::Tick(NOW_MS));
         app
     }

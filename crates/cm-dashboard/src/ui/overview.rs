@@ -1,0 +1,128 @@
+//! The fleet overview: one row per host, worst first by default.
+
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use cm_proto::{HostSnapshot, Status};
+
+use crate::app::{App, Connection, HostEntry};
+use crate::{format, theme};
+
+const HEADER: [&str; 8] = ["host", "role", "cpu", "ram", "wear", "services", "status", "last change"];
+/// Widths of every column but the last, which takes the rest.
+const WIDTHS: [usize; 7] = [14, 12, 5, 5, 5, 9, 7];
+
+pub fn title_line(app: &App, width: u16) -> Line<'static> {
+    let connected = app.hosts.iter().filter(|h| h.connection == Connection::Connected).count();
+    let down = app.hosts.iter().filter(|h| matches!(h.connection, Connection::Unreachable { .. })).count();
+    let mut text = format!(" cm-dashboard ── fleet ── {} hosts: {connected} connected", app.hosts.len());
+    if down > 0 {
+        text.push_str(&format!(", {down} unreachable"));
+    }
+    text.push_str(&format!(" ── sort: {}", app.sort.label()));
+    if app.group_by_role {
+        text.push_str(", by role");
+    }
+    if !app.filter.is_empty() {
+        text.push_str(&format!(" ── filter: {}", app.filter));
+    }
+    super::fill_title(text, width)
+}
+
+fn row(cells: &[String]) -> String {
+    let mut line = String::from(" ");
+    for (cell, w) in cells.iter().zip(WIDTHS) {
+        let mut c: String = cell.chars().take(w).collect();
+        if cell.chars().count() > w {
+            c.pop();
+            c.push('…');
+        }
+        line.push_str(&format!("{c:<w$} "));
+    }
+    line.push_str(cells.last().map_or("", String::as_str));
+    line
+}
+
+/// The one thing a person should know about a host, for the last column.
+fn headline(h: &HostEntry, now_ms: u64) -> String {
+    if let Connection::Unreachable { reason } = &h.connection {
+        return format!("unreachable: {reason}");
+    }
+    let Some(s) = &h.snapshot else { return h.connection.label() };
+    let age = h.received_ms.map(|at| format::age(now_ms.saturating_sub(at))).unwrap_or_default();
+    if h.is_stale(now_ms) {
+        return format!("stale: last snapshot {age}");
+    }
+    worst_reason(s).unwrap_or(age)
+}
+
+fn worst_reason(s: &HostSnapshot) -> Option<String> {
+    let mut reasons: Vec<(Status, String)> = Vec::new();
+    for svc in s.services.iter().flatten() {
+        reasons.push((svc.status, format!("{}: {}", svc.name, svc.reason.clone().unwrap_or_default())));
+    }
+    for d in &s.drives {
+        if let Some(f) = d.health.as_ref().and_then(|h| h.findings.first()) {
+            reasons.push((f.status, format!("{}: {}", d.name, f.text)));
+        }
+    }
+    for f in &s.filesystems {
+        reasons.push((f.status, format!("{} {:.0}% full", f.mount_point, f.used_percent())));
+    }
+    if let Some(m) = &s.memory {
+        reasons.push((m.status, format!("RAM {:.0}%", m.used_percent())));
+    }
+    if let Some(c) = &s.cpu {
+        reasons.push((c.status, format!("CPU {:.0} C", c.temperature_celsius.unwrap_or(0.0))));
+    }
+    for c in &s.collectors {
+        if let Some(e) = &c.error {
+            reasons.push((Status::Unknown, format!("{}: {e}", c.name)));
+        }
+    }
+    reasons.into_iter().filter(|(st, _)| *st != Status::Ok).max_by_key(|(st, _)| *st).map(|(_, r)| r)
+}
+
+fn cells(h: &HostEntry, now_ms: u64) -> Vec<String> {
+    let s = h.snapshot.as_ref();
+    let dash = || "-".to_string();
+    let cpu = s.and_then(|s| s.cpu.as_ref()?.utilisation_percent).map_or_else(dash, |c| format!("{c:.0}%"));
+    let ram = s.and_then(|s| s.memory.as_ref()).map_or_else(dash, |m| format!("{:.0}%", m.used_percent()));
+    let wear = s
+        .and_then(|s| s.drives.iter().filter_map(|d| d.health.as_ref()?.wear_percent).reduce(f64::max))
+        .map_or_else(dash, |w| format!("{w:.0}%"));
+    let services = s.and_then(|s| s.services.as_ref()).map_or_else(dash, |list| {
+        let ok = list.iter().filter(|s| s.status == Status::Ok).count();
+        format!("{ok}/{}", list.len())
+    });
+    let status = h.status(now_ms).label().to_string();
+    vec![h.name.clone(), h.role.clone(), cpu, ram, wear, services, status, headline(h, now_ms)]
+}
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let header: Vec<String> = HEADER.iter().map(|s| (*s).to_string()).collect();
+    let mut lines = vec![Line::styled(row(&header), theme::header())];
+    let order = app.order();
+    if order.is_empty() {
+        let why = if app.filter.is_empty() { "no hosts configured" } else { "no host matches the filter" };
+        lines.push(Line::styled(format!(" {why}"), theme::dim()));
+    }
+    let mut group: Option<&str> = None;
+    for i in order {
+        let h = &app.hosts[i];
+        if app.group_by_role && group != Some(h.role.as_str()) {
+            group = Some(h.role.as_str());
+            let name = if h.role.is_empty() { "(no role)" } else { h.role.as_str() };
+            lines.push(Line::styled(format!(" {name}"), theme::dim()));
+        }
+        let mut style = theme::status(h.status(app.now_ms));
+        if i == app.selected {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        lines.push(Line::styled(row(&cells(h, app.now_ms)), style));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
