@@ -383,6 +383,45 @@ mod tests {
         insta::assert_snapshot!(render_to_text(&app_with(with_services()), 100, 34));
     }
 
+    fn fleet_app() -> App {
+        use crate::app::{Connection, HostEntry};
+        let hosts = vec![
+            HostEntry::new("srv01", "server", Connection::Connecting),
+            HostEntry::new("steambox", "workstation", Connection::Connecting),
+            HostEntry::new("labbox", "lab", Connection::Connecting),
+        ];
+        let mut app = App::remote(hosts, NOW_MS);
+        let mut srv = with_services();
+        srv.host = "srv01".into();
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(srv), received_ms: NOW_MS - 400 });
+        let mut steam = sample();
+        steam.host = "steambox".into();
+        steam.drives.clear();
+        steam.filesystems.clear();
+        steam.cpu.as_mut().unwrap().status = Status::Ok;
+        app.update(Msg::Snapshot { host: 1, snapshot: Box::new(steam), received_ms: NOW_MS - 1_200 });
+        let reason = "cannot reach 192.168.1.30:6130: timed out".to_string();
+        app.update(Msg::Connection { host: 2, connection: Connection::Unreachable { reason }, interval_ms: None });
+        app.update(Msg::Tick(NOW_MS));
+        app
+    }
+
+    #[test]
+    fn fleet_overview_100x12() {
+        insta::assert_snapshot!(render_to_text(&fleet_app(), 100, 12));
+    }
+
+    #[test]
+    fn the_overview_highlights_the_selection_and_colors_rows() {
+        let app = fleet_app();
+        let buf = draw(&app, 100, 12);
+        assert_eq!(row_color(&buf, " labbox"), Color::Red, "unreachable is critical");
+        let text = crate::terminal::buffer_text(&buf);
+        let y = text.lines().position(|l| l.contains(" labbox")).unwrap() as u16;
+        assert!(buf[(1, y)].modifier.contains(ratatui::style::Modifier::REVERSED), "worst host selected first");
+        assert!(text.contains("srv01") && text.contains("vaultwarden.service: failed"), "{text}");
+    }
+
     #[test]
     fn services_without_systemd_say_why() {
         let mut snap = sample();

@@ -83,7 +83,8 @@ fn worst_reason(s: &HostSnapshot) -> Option<String> {
             reasons.push((Status::Unknown, format!("{}: {e}", c.name)));
         }
     }
-    reasons.into_iter().filter(|(st, _)| *st != Status::Ok).max_by_key(|(st, _)| *st).map(|(_, r)| r)
+    // The worst; among equals, the first in the order above (services first).
+    reasons.into_iter().filter(|(st, _)| *st != Status::Ok).rev().max_by_key(|(st, _)| *st).map(|(_, r)| r)
 }
 
 fn cells(h: &HostEntry, now_ms: u64) -> Vec<String> {
