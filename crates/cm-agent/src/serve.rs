@@ -166,17 +166,23 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, host: String,
         return;
     }
     eprintln!("cm-agent: {name} ({remote}, {role}) subscribed");
-    latest.mark_changed(); // the current snapshot goes out first
+    latest.mark_changed(); // the current snapshot goes out first, whole
+                           // What this subscriber has: updates are computed against it.
+    let mut sent: Option<Arc<HostSnapshot>> = None;
     loop {
         tokio::select! {
             changed = latest.changed() => {
                 if changed.is_err() { return; }
                 let snap = latest.borrow_and_update().clone();
                 let Some(snap) = snap else { continue };
-                let msg = Message::Snapshot(Box::new((*snap).clone()));
+                let msg = match &sent {
+                    Some(prev) => Message::Update(Box::new(cm_proto::diff(prev, &snap))),
+                    None => Message::Snapshot(Box::new((*snap).clone())),
+                };
                 if stream::send(&mut send, &msg).await.is_err() {
                     return; // the peer went away; quinn says why in conn.closed()
                 }
+                sent = Some(snap);
             }
             // Anything else the client sends on this stream must still be well-formed.
             next = frames.next() => match next {

@@ -44,6 +44,10 @@ pub struct Subscription {
     pub welcome: Welcome,
     frames: FramedRecv,
     _send: quinn::SendStream,
+    /// The host as the stream has described it so far; updates apply to it.
+    current: Option<HostSnapshot>,
+    /// Bytes of frames received, for measuring the wire cost.
+    pub bytes_received: u64,
 }
 
 /// Dials `host` at `addr` and subscribes to its snapshots.
@@ -74,7 +78,7 @@ pub async fn subscribe(
     match answer {
         Some(Message::Welcome { host, agent_version, major, minor, interval_ms }) => {
             let welcome = Welcome { host, agent_version, major, minor, interval_ms };
-            Ok(Subscription { conn, welcome, frames, _send: send })
+            Ok(Subscription { conn, welcome, frames, _send: send, current: None, bytes_received: 0 })
         }
         Some(Message::Refused { reason }) => Err(ClientError::Refused(reason)),
         Some(other) => Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
@@ -86,11 +90,26 @@ pub async fn subscribe(
 }
 
 impl Subscription {
-    /// The next snapshot; `None` when the agent ended the stream.
+    /// The next snapshot, whole (updates are applied to the previous one);
+    /// `None` when the agent ended the stream.
     pub async fn next_snapshot(&mut self) -> Result<Option<HostSnapshot>, ClientError> {
         loop {
-            match self.frames.next().await? {
-                Some(Message::Snapshot(s)) => return Ok(Some(*s)),
+            let before = self.frames.received();
+            let next = self.frames.next().await?;
+            self.bytes_received += self.frames.received() - before;
+            match next {
+                Some(Message::Snapshot(s)) => {
+                    self.current = Some(*s);
+                    return Ok(self.current.clone());
+                }
+                Some(Message::Update(u)) => {
+                    let base = self
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| ClientError::Protocol("an update before any snapshot".into()))?;
+                    cm_proto::apply(base, *u).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    return Ok(self.current.clone());
+                }
                 // Kinds from a newer minor version are skipped.
                 Some(Message::Unknown) => continue,
                 Some(other) => {

@@ -36,11 +36,17 @@ pub struct FramedRecv {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
     buf: Vec<u8>,
+    received: u64,
 }
 
 impl FramedRecv {
     pub fn new(recv: quinn::RecvStream, limit: usize) -> Self {
-        Self { recv, decoder: FrameDecoder::new(limit), buf: vec![0; 16 * 1024] }
+        Self { recv, decoder: FrameDecoder::new(limit), buf: vec![0; 16 * 1024], received: 0 }
+    }
+
+    /// Bytes read from the stream so far.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The next message; `None` when the peer finished the stream cleanly.
@@ -50,7 +56,10 @@ impl FramedRecv {
                 return Ok(Some(msg));
             }
             match self.recv.read(&mut self.buf).await? {
-                Some(n) => self.decoder.push(&self.buf[..n]),
+                Some(n) => {
+                    self.received += n as u64;
+                    self.decoder.push(&self.buf[..n]);
+                }
                 None if self.decoder.buffered() == 0 => return Ok(None),
                 None => return Err(StreamError::Truncated),
             }

@@ -4,12 +4,14 @@
 //! This crate does no I/O: bytes go in, messages come out. Sockets, files and
 //! clocks live in the crates that use it.
 
+pub mod delta;
 pub mod frame;
 pub mod model;
 pub mod series;
 pub mod status;
 pub mod wire;
 
+pub use delta::{apply, diff, DeltaError, SnapshotUpdate};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME_BYTES};
 pub use model::*;
 pub use status::Status;

@@ -42,6 +42,8 @@ pub enum Message {
     Refused { reason: String },
     /// A full snapshot of the host.
     Snapshot(Box<HostSnapshot>),
+    /// What changed since the previous snapshot or update on this stream.
+    Update(Box<crate::delta::SnapshotUpdate>),
     /// A message kind this version does not know.
     #[serde(other)]
     Unknown,

@@ -100,6 +100,22 @@ fn snapshot() -> HostSnapshot {
     }
 }
 
+fn update() -> SnapshotUpdate {
+    let mut next = snapshot();
+    next.seq = 43;
+    next.timestamp_ms += 2000;
+    next.cpu.as_mut().unwrap().load1 = 0.5;
+    next.services = Some(vec![Service {
+        name: "gitea.service".into(),
+        active_state: "failed".into(),
+        result: "exit-code".into(),
+        status: Status::Critical,
+        reason: Some("failed (exit-code)".into()),
+        ..Default::default()
+    }]);
+    diff(&snapshot(), &next)
+}
+
 fn cases() -> Vec<(&'static str, Message)> {
     vec![
         ("hello", Message::Hello { major: 1, minor: 0, role: "dashboard".into(), subscribe: true }),
@@ -115,6 +131,7 @@ fn cases() -> Vec<(&'static str, Message)> {
         ),
         ("refused", Message::Refused { reason: "certificate role 'agent' may not subscribe".into() }),
         ("snapshot", Message::Snapshot(Box::new(snapshot()))),
+        ("update", Message::Update(Box::new(update()))),
     ]
 }
 
