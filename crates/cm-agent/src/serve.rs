@@ -189,6 +189,11 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, host: String,
                 Ok(Some(Message::Unknown)) => {}
                 Ok(Some(other)) => return protocol_error(&conn, remote, &name, &format!("unexpected {other:?}")),
                 Ok(None) => {}
+                // The client went away: not its fault, not ours.
+                Err(cm_net::StreamError::Read(e)) => {
+                    eprintln!("cm-agent: {name} ({remote}) left: {e}");
+                    return;
+                }
                 Err(e) => return protocol_error(&conn, remote, &name, &e.to_string()),
             },
             reason = conn.closed() => {

@@ -230,3 +230,52 @@ fn check_config_names_file_and_line() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent.example.toml");
     assert!(ok(agent_bin().args(["check-config", example])).ends_with(": ok\n"));
 }
+
+/// The Python client in tests/python, written from docs/PROTOCOL.md with
+/// aioquic and cbor2, against the real agent.
+#[test]
+fn a_client_written_from_the_protocol_document_in_python() {
+    let probe = Command::new("python3").args(["-c", "import aioquic, cbor2"]).output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        assert!(
+            std::env::var("CM_REQUIRE_PYTHON_CLIENT").as_deref() != Ok("1"),
+            "python3 with aioquic and cbor2 is required (CM_REQUIRE_PYTHON_CLIENT=1)"
+        );
+        eprintln!("SKIPPED: pip install aioquic cbor2 to run the Python protocol client");
+        return;
+    }
+    let agent = Agent::start("python");
+    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/cm_client.py");
+    let d = agent.dir.display().to_string();
+    let port = agent.addr.port().to_string();
+    let out = Command::new("python3")
+        .args([
+            client,
+            "srv01",
+            "127.0.0.1",
+            &port,
+            &format!("{d}/ca.pem"),
+            &format!("{d}/laptop.pem"),
+            &format!("{d}/laptop.key"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["welcome"]["host"], "srv01");
+    assert_eq!(v["snapshot"]["host"], "srv01");
+    assert!(v["snapshot"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    let after = &v["after_update"];
+    assert_eq!(after["seq"].as_u64(), v["snapshot"]["seq"].as_u64().map(|s| s + 1), "the update applied in Python");
+
+    let refused =
+        Command::new("python3").args([client, "srv01", "127.0.0.1", &port, &format!("{d}/ca.pem")]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no certificates"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(agent.log().contains("peer sent no certificates"), "{}", agent.log());
+}

@@ -1,11 +1,14 @@
 //! The fleet PKI: one CA per fleet, and certificates that carry a host name
-//! (DNS subject alternative name) and a role (a `urn:cm:role:<role>` URI).
+//! (DNS subject alternative name) and a role (subject `O=cm-dashboard`,
+//! `OU=<role>`). The role is in the subject rather than in a URI name because
+//! common TLS libraries (Python's service_identity among them) misread URI
+//! names that are not `scheme:host`.
 
 use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    KeyUsagePurpose,
 };
 use thiserror::Error;
 
@@ -33,10 +36,6 @@ impl Role {
     pub fn may_subscribe(self) -> bool {
         matches!(self, Role::Dashboard | Role::Operator)
     }
-
-    fn uri(self) -> String {
-        format!("{ROLE_URI_PREFIX}{}", self.as_str())
-    }
 }
 
 impl std::str::FromStr for Role {
@@ -57,7 +56,8 @@ impl std::fmt::Display for Role {
     }
 }
 
-const ROLE_URI_PREFIX: &str = "urn:cm:role:";
+/// The subject organization that says "the OU is a cm role".
+const ORGANIZATION: &str = "cm-dashboard";
 
 /// Why a PKI operation failed.
 #[derive(Debug, Error)]
@@ -111,8 +111,11 @@ pub fn issue(ca: &Pem, name: &str, role: Role, days: u32) -> Result<Pem, PkiErro
 
     let mut params = CertificateParams::new(vec![name.to_owned()])?;
     params.distinguished_name.push(DnType::CommonName, name);
-    params.subject_alt_names.push(SanType::URI(role.uri().try_into()?));
+    params.distinguished_name.push(DnType::OrganizationName, ORGANIZATION);
+    params.distinguished_name.push(DnType::OrganizationalUnitName, role.as_str());
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // RFC 5280 wants it, and strict verifiers (Python's cryptography) insist.
+    params.use_authority_key_identifier_extension = true;
     params.extended_key_usages = match role {
         // Agents serve, and dial their neighbours when relaying.
         Role::Agent => vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
@@ -134,21 +137,20 @@ pub fn issue(ca: &Pem, name: &str, role: Role, days: u32) -> Result<Pem, PkiErro
 pub fn identity(der: &[u8]) -> Result<(Option<Role>, Vec<String>), PkiError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| PkiError::Invalid(format!("unreadable peer certificate: {e}")))?;
-    let mut role = None;
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            match name {
-                x509_parser::extensions::GeneralName::URI(uri) => {
-                    if let Some(r) = uri.strip_prefix(ROLE_URI_PREFIX) {
-                        role = Some(r.parse().map_err(|_| PkiError::UnknownRole(r.to_owned()))?);
-                    }
-                }
-                x509_parser::extensions::GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
-                _ => {}
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                names.push((*dns).to_owned());
             }
         }
     }
+    let subject = cert.subject();
+    let ours = subject.iter_organization().any(|o| o.as_str() == Ok(ORGANIZATION));
+    let role = match subject.iter_organizational_unit().next().map(|ou| ou.as_str()) {
+        Some(Ok(ou)) if ours => Some(ou.parse()?),
+        _ => None,
+    };
     Ok((role, names))
 }
 
@@ -175,12 +177,6 @@ pub fn write_public(path: &Path, content: &str) -> Result<(), PkiError> {
 /// Reads a PEM file.
 pub fn read(path: &Path) -> Result<String, PkiError> {
     std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })
-}
-
-impl From<rcgen::InvalidAsn1String> for PkiError {
-    fn from(e: rcgen::InvalidAsn1String) -> Self {
-        PkiError::Invalid(e.to_string())
-    }
 }
 
 #[cfg(test)]
