@@ -48,6 +48,10 @@ struct Cli {
     /// Watch this machine even if a fleet configuration exists.
     #[arg(long, conflicts_with = "config")]
     local: bool,
+    /// Fleet mode without a screen: print one JSON line per second with each
+    /// host's connection, status and latest snapshot sequence, until stopped.
+    #[arg(long, conflicts_with = "once")]
+    json_lines: bool,
     /// With --once in fleet mode: how long to wait for every host, in seconds.
     #[arg(long, requires = "once", default_value_t = 5.0, value_name = "SECS")]
     wait: f64,
@@ -125,6 +129,9 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let mut app = App::remote(hosts, unix_ms());
     let (tx, rx) = mpsc::channel::<Msg>();
     remote::spawn(config, tx.clone())?;
+    if cli.json_lines {
+        return json_lines(app, rx);
+    }
     if !cli.once {
         interactive(app, tx, rx, || {})?;
         return Ok(ExitCode::SUCCESS);
@@ -154,6 +161,47 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     } else {
         eprintln!("cm-dashboard: unreachable: {}", down.join(", "));
         Ok(ExitCode::from(1))
+    }
+}
+
+/// `--json-lines`: the fleet's state once a second, for scripts and tests.
+fn json_lines(mut app: App, rx: mpsc::Receiver<Msg>) -> Result<ExitCode> {
+    use std::io::Write;
+    let mut next = std::time::Instant::now();
+    let stdout = std::io::stdout();
+    loop {
+        let wait = next.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(msg) => {
+                app.update(msg);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(ExitCode::FAILURE),
+        }
+        next += Duration::from_secs(1);
+        let now = unix_ms();
+        app.update(Msg::Tick(now));
+        let hosts: Vec<serde_json::Value> = app
+            .hosts
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "name": h.name,
+                    "connection": h.connection,
+                    "status": h.status(now),
+                    "stale": h.is_stale(now),
+                    "seq": h.snapshot.as_ref().map(|s| s.seq),
+                    "snapshot_host": h.snapshot.as_ref().map(|s| s.host.clone()),
+                    "age_ms": h.received_ms.map(|t| now.saturating_sub(t)),
+                })
+            })
+            .collect();
+        let line = serde_json::json!({ "time_ms": now, "hosts": hosts });
+        let mut out = stdout.lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return Ok(ExitCode::SUCCESS); // the reader went away
+        }
     }
 }
 

@@ -15,9 +15,10 @@ use crate::unix_ms;
 
 /// First wait after a failure; doubles up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
-/// Kept short so that a host that comes back is live again within seconds.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-const DIAL_TIMEOUT: Duration = Duration::from_secs(4);
+/// Kept short, with the dial time limit, so that a host that comes back is
+/// live again within about 3 s.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts the pool on a thread of its own; it runs until `messages` closes.
 pub fn spawn(config: DashboardConfig, messages: Sender<Msg>) -> anyhow::Result<()> {
