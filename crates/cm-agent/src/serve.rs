@@ -66,6 +66,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
 
     tokio::pin!(stop);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
@@ -73,6 +74,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
                 let (rx, host) = (rx.clone(), host.clone());
                 tokio::spawn(async move { connection(incoming, rx, host, interval).await });
             }
+            _ = hangup.recv() => reload(&endpoint, &config),
             _ = &mut stop => break,
         }
     }
@@ -80,6 +82,22 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await.ok();
     eprintln!("cm-agent: stopped");
     Ok(())
+}
+
+/// SIGHUP: read the certificate files again. New connections use them;
+/// established ones keep going. A bad file keeps the old certificates.
+fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
+    let tls = &config.tls;
+    let loaded = Identity::load(&tls.ca, &tls.cert, &tls.key)
+        .map_err(anyhow::Error::from)
+        .and_then(|identity| Ok(tls::server_config(&identity)?));
+    match loaded {
+        Ok(server) => {
+            endpoint.set_server_config(Some(server));
+            eprintln!("cm-agent: reloaded certificates from {}", tls.cert.display());
+        }
+        Err(e) => eprintln!("cm-agent: kept the old certificates: {e:#}"),
+    }
 }
 
 /// The collection thread: runs due collectors, publishes a snapshot after each round.

@@ -279,3 +279,41 @@ fn a_client_written_from_the_protocol_document_in_python() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(agent.log().contains("peer sent no certificates"), "{}", agent.log());
 }
+
+#[tokio::test]
+async fn sighup_reloads_certificates_without_dropping_subscribers() {
+    let agent = Agent::start("hup");
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let mut old = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    old.next_snapshot().await.unwrap().unwrap();
+
+    // The fleet moves to a new CA: the agent's files are replaced, then SIGHUP.
+    let d = agent.dir.display().to_string();
+    let new_ca = pki::new_ca("new fleet", 30).unwrap();
+    let srv = pki::issue(&new_ca, "srv01", Role::Agent, 30).unwrap();
+    let laptop = pki::issue(&new_ca, "laptop", Role::Dashboard, 30).unwrap();
+    std::fs::write(format!("{d}/ca.pem"), &new_ca.cert).unwrap();
+    std::fs::write(format!("{d}/srv01.pem"), &srv.cert).unwrap();
+    std::fs::write(format!("{d}/srv01.key"), &srv.key).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &agent.child.id().to_string()]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(agent.log().contains("reloaded certificates"), "{}", agent.log());
+
+    // The established subscription goes on.
+    let a = old.next_snapshot().await.unwrap().unwrap().seq;
+    let b = old.next_snapshot().await.unwrap().unwrap().seq;
+    assert!(b > a);
+    // New connections need the new CA.
+    let new_id = Identity::from_pem(&new_ca.cert, &laptop.cert, &laptop.key).unwrap();
+    let endpoint = tls::client(&new_id).unwrap();
+    let mut fresh = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    assert!(fresh.next_snapshot().await.unwrap().is_some());
+
+    // A broken file keeps the working certificates.
+    std::fs::write(format!("{d}/srv01.key"), "not a key").unwrap();
+    assert!(Command::new("kill").args(["-HUP", &agent.child.id().to_string()]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(agent.log().contains("kept the old certificates"), "{}", agent.log());
+    let mut again = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    assert!(again.next_snapshot().await.unwrap().is_some());
+}

@@ -111,6 +111,14 @@ impl Identity {
 
 /// A QUIC server endpoint that requires a client certificate from the fleet CA.
 pub fn server(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TlsError> {
+    let config = server_config(identity)?;
+    quinn::Endpoint::server(config, addr).map_err(|source| TlsError::Bind { addr, source })
+}
+
+/// The server side's QUIC and TLS settings for `identity`; give a new one to a
+/// running endpoint (`set_server_config`) to change certificates without
+/// dropping established connections.
+pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsError> {
     let (chain, key) = identity.own.clone().ok_or_else(|| TlsError::Quic("a server needs a certificate".into()))?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(identity.roots()?), provider())
         .build()
@@ -125,7 +133,7 @@ pub fn server(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, 
     let transport = Arc::get_mut(&mut config.transport).expect("fresh transport config");
     transport.max_concurrent_uni_streams(0u8.into());
     transport.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
-    quinn::Endpoint::server(config, addr).map_err(|source| TlsError::Bind { addr, source })
+    Ok(config)
 }
 
 /// A QUIC client endpoint that checks servers against the fleet CA and the
