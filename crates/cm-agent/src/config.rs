@@ -24,6 +24,42 @@ pub struct AgentConfig {
     pub intervals: IntervalSeconds,
     #[serde(default)]
     pub systemd: SystemdSection,
+    #[serde(default)]
+    pub collectors: CollectorSwitches,
+    /// Backup jobs run by systemd units (the NixOS module fills these in from
+    /// `services.restic.backups` and `services.borgbackup.jobs`).
+    #[serde(default)]
+    pub backups: Vec<BackupEntry>,
+}
+
+/// Collectors that can be turned off (the others are cheap and always on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSwitches {
+    /// Drive health through smartctl (needs CAP_SYS_RAWIO and CAP_SYS_ADMIN).
+    pub smart: bool,
+    /// NVIDIA GPUs through nvidia-smi (AMD and Intel need nothing).
+    pub nvidia: bool,
+}
+
+impl Default for CollectorSwitches {
+    fn default() -> Self {
+        Self { smart: true, nvidia: true }
+    }
+}
+
+/// One backup job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupEntry {
+    pub name: String,
+    /// `restic`, `borg`...
+    #[serde(default)]
+    pub kind: String,
+    /// The service that runs it.
+    pub unit: String,
+    /// The timer that starts it (default: the service's own `.timer`).
+    pub timer: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -112,6 +148,22 @@ impl AgentConfig {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        if !self.backups.is_empty() && !self.systemd.enable {
+            return Err(ConfigError(format!(
+                "{}: backups are read from systemd: they need systemd.enable = true",
+                path.display()
+            )));
+        }
+        for b in &self.backups {
+            if !b.unit.ends_with(".service") {
+                return Err(ConfigError(format!(
+                    "{}: backup {:?}: unit {:?}: expected a .service unit",
+                    path.display(),
+                    b.name,
+                    b.unit
+                )));
+            }
+        }
         let i = &self.intervals;
         for (name, v) in
             [("cpu", i.cpu), ("memory", i.memory), ("storage", i.storage), ("gpu", i.gpu), ("smart", i.smart)]
@@ -142,8 +194,24 @@ impl AgentConfig {
             patterns: self.systemd.patterns.clone(),
             units: self.systemd.units.clone(),
             extra_paths: self.systemd.extra_paths.clone(),
+            backups: self
+                .backups
+                .iter()
+                .map(|b| cm_collect::systemd::BackupJob {
+                    name: b.name.clone(),
+                    kind: b.kind.clone(),
+                    unit: b.unit.clone(),
+                    timer: b.timer.clone(),
+                })
+                .collect(),
             ..Default::default()
         });
+        if !self.collectors.smart {
+            core.smartctl = None;
+        }
+        if !self.collectors.nvidia {
+            core.nvidia_smi = None;
+        }
         core
     }
 }
@@ -173,6 +241,23 @@ mod tests {
         let c = parse(text).unwrap();
         assert_eq!(c.host.as_deref(), Some("srv01"));
         assert_eq!(c.systemd.extra_paths["gitea.service"], [PathBuf::from("/srv/gitea")]);
+    }
+
+    #[test]
+    fn backups_and_collector_switches() {
+        let text = format!(
+            "{MINIMAL}[collectors]\nsmart = false\n\n[[backups]]\nname = \"b2\"\nkind = \"restic\"\nunit = \"restic-backups-b2.service\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let core = c.core();
+        assert!(core.smartctl.is_none() && core.nvidia_smi.is_some());
+        let jobs = &core.systemd.unwrap().backups;
+        assert_eq!(
+            (jobs[0].name.as_str(), jobs[0].unit.as_str(), jobs[0].timer.as_deref()),
+            ("b2", "restic-backups-b2.service", None)
+        );
+        let err = parse(&text.replace("restic-backups-b2.service", "restic-backups-b2.timer")).unwrap_err().to_string();
+        assert!(err.contains("expected a .service unit"), "{err}");
     }
 
     #[test]

@@ -262,6 +262,7 @@ impl AgentCore {
                 self.systemd_last_run = Some(Instant::now());
                 let outcome = collector.collect(root).inspect_err(|_| cur.services = None)?;
                 cur.services = outcome.services;
+                cur.backups = outcome.backups;
                 if let Some(i) = self.slots.iter().position(|s| s.kind == Kind::Systemd) {
                     self.slots[i].report.note = outcome.note;
                 }
@@ -312,6 +313,9 @@ impl AgentCore {
             }
             services.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.name.cmp(&b.name)));
             self.services_before = services.iter().map(|s| (s.name.clone(), s.clone())).collect();
+        }
+        for b in snap.backups.iter_mut().flatten() {
+            self.config.thresholds.judge_backup(b);
         }
         snap.agent_version = AGENT_VERSION.into();
         snap.collectors = self.slots.iter().filter(|s| s.next_due.is_some()).map(|s| s.report.clone()).collect();

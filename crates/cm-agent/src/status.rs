@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cm_proto::{DriveHealth, Finding, HostSnapshot, Service, Status};
+use cm_proto::{Backup, DriveHealth, Finding, HostSnapshot, Service, Status};
 
 /// A warning and a critical level for one value (higher is worse).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +130,16 @@ impl Thresholds {
         why.sort_by_key(|(st, _)| std::cmp::Reverse(*st));
         s.status = why.first().map_or(Status::Ok, |(st, _)| *st);
         s.reason = (!why.is_empty()).then(|| why.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("; "));
+    }
+
+    /// Judges a backup job: a failed last run is critical; a job that has
+    /// never run is unknown (it may be new).
+    pub fn judge_backup(&self, b: &mut Backup) {
+        (b.status, b.reason) = match b.result.as_deref() {
+            None => (Status::Unknown, Some("has not run yet".into())),
+            Some("success") | Some("running") => (Status::Ok, None),
+            Some(other) => (Status::Critical, Some(format!("last run failed ({other})"))),
+        };
     }
 
     /// Draws a drive's verdict from its SMART figures, with a reason for

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cm_agent::Thresholds;
-use cm_collect::systemd::{SystemdCollector, SystemdConfig};
+use cm_collect::systemd::{BackupJob, SystemdCollector, SystemdConfig};
 use cm_collect::SysRoot;
 use cm_proto::{Service, Status};
 
@@ -197,6 +197,15 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
         systemd: Some(SystemdConfig {
             address: Some(format!("unix:path={}/run/dbus/system_bus_socket", c.root())),
             patterns: vec!["cm-*".into()],
+            backups: vec![
+                BackupJob {
+                    name: "nightly".into(),
+                    kind: "restic".into(),
+                    unit: "cm-oneshot.service".into(),
+                    timer: None,
+                },
+                BackupJob { name: "broken".into(), kind: "borg".into(), unit: "cm-fails.service".into(), timer: None },
+            ],
             ..Default::default()
         }),
         ..cm_agent::CoreConfig::for_sysroot(SysRoot::at(c.root()))
@@ -206,6 +215,15 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
     assert_eq!(services[0].status, Status::Critical, "worst first: {services:#?}");
     assert!(services.iter().any(|s| s.name == "cm-healthy.service" && s.status == Status::Ok));
     assert!(snap.collector("systemd").unwrap().error.is_none());
+    // Backup jobs: the oneshot ran (by its timer) and will run again; the failing one failed.
+    let backups = snap.backups.as_ref().expect("backups in the snapshot");
+    let nightly = backups.iter().find(|b| b.name == "nightly").unwrap();
+    assert_eq!((nightly.result.as_deref(), nightly.status), (Some("success"), Status::Ok), "{nightly:?}");
+    assert!(nightly.last_run_ms.is_some_and(|t| t <= now_ms()) && nightly.duration_seconds.is_some(), "{nightly:?}");
+    assert!(nightly.next_run_ms.is_some_and(|t| t > now_ms()), "next run from cm-oneshot.timer: {nightly:?}");
+    let broken = backups.iter().find(|b| b.name == "broken").unwrap();
+    assert_eq!((broken.result.as_deref(), broken.status), (Some("exit-code"), Status::Critical), "{broken:?}");
+    assert_eq!(broken.next_run_ms, None, "no timer");
 
     // The bus going away and coming back: a clear error, then service again.
     c.exec(&["systemctl", "stop", "dbus.socket", "dbus.service"]);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cm_proto::Service;
+use cm_proto::{Backup, Service};
 use zbus::blocking::{Connection, MessageIterator};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
@@ -45,6 +45,20 @@ pub struct SystemdConfig {
     pub disk_budget: Budget,
     /// Time for all walks of one collection; the rest wait for the next one.
     pub disk_cycle_time: Duration,
+    /// Backup jobs run by systemd units (NixOS restic and borgbackup jobs).
+    pub backups: Vec<BackupJob>,
+}
+
+/// A backup job the agent reports on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupJob {
+    pub name: String,
+    /// `restic`, `borg`...
+    pub kind: String,
+    /// The service that runs it, e.g. `restic-backups-b2.service`.
+    pub unit: String,
+    /// The timer that starts it; the service's own `.timer` when `None`.
+    pub timer: Option<String>,
 }
 
 impl Default for SystemdConfig {
@@ -57,6 +71,7 @@ impl Default for SystemdConfig {
             disk_interval: Duration::from_secs(600),
             disk_budget: Budget::default(),
             disk_cycle_time: Duration::from_secs(5),
+            backups: Vec::new(),
         }
     }
 }
@@ -68,6 +83,8 @@ pub struct Outcome {
     pub services: Option<Vec<Service>>,
     /// Why there are no services, when systemd is not available.
     pub note: Option<String>,
+    /// The configured backup jobs; `None` when there are none (or no systemd).
+    pub backups: Option<Vec<Backup>>,
 }
 
 /// Called from the watcher thread when a unit changed.
@@ -219,23 +236,73 @@ impl SystemdCollector {
         if self.conn.is_none() {
             match connect(self.config.address.as_deref()) {
                 Ok(c) => self.conn = Some(c),
-                Err(e) => return Ok(Outcome { services: None, note: Some(format!("systemd not available: {e}")) }),
+                Err(e) => {
+                    return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() })
+                }
             }
         }
         if !self.watcher_alive.load(Ordering::Acquire) {
             self.spawn_watcher();
         }
-        match self.read_units(root) {
-            Ok(services) => Ok(Outcome { services: Some(services), note: None }),
+        let read = self.read_units(root).and_then(|services| {
+            let backups = if self.config.backups.is_empty() { None } else { Some(self.read_backups()?) };
+            Ok((services, backups))
+        });
+        match read {
+            Ok((services, backups)) => Ok(Outcome { services: Some(services), note: None, backups }),
             Err(e) => {
                 // The bus went away (systemd restarting, dbus down): reconnect next time.
                 self.conn = None;
                 if is_no_systemd(&e) {
-                    return Ok(Outcome { services: None, note: Some(format!("systemd not available: {e}")) });
+                    return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() });
                 }
                 Err(CollectError::Command { command: "systemd over D-Bus".into(), message: e.to_string() })
             }
         }
+    }
+
+    fn unit_path(&self, name: &str) -> zbus::Result<String> {
+        let msg = self.call(MANAGER_PATH, MANAGER, "LoadUnit", &(name,))?;
+        Ok(msg.body().deserialize::<OwnedObjectPath>()?.to_string())
+    }
+
+    /// Each backup job's last run (from its service) and next run (from its timer).
+    fn read_backups(&self) -> zbus::Result<Vec<Backup>> {
+        let mut out = Vec::new();
+        for job in &self.config.backups {
+            let path = self.unit_path(&job.unit)?;
+            let unit = self.get_all(&path, "org.freedesktop.systemd1.Unit").unwrap_or_default();
+            let svc = self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default();
+            let start = prop_u64(&svc, "ExecMainStartTimestamp").filter(|t| *t > 0);
+            let exit = prop_u64(&svc, "ExecMainExitTimestamp").filter(|t| *t > 0);
+            let active = prop_str(&unit, "ActiveState").unwrap_or_default();
+            let running = matches!(active.as_str(), "activating" | "active" | "deactivating") && exit < start;
+            let result = match (start, running) {
+                (None, _) => None,
+                (Some(_), true) => Some("running".to_string()),
+                (Some(_), false) => prop_str(&svc, "Result"),
+            };
+            let timer = job
+                .timer
+                .clone()
+                .unwrap_or_else(|| format!("{}.timer", job.unit.strip_suffix(".service").unwrap_or(&job.unit)));
+            let timer = self.unit_path(&timer).and_then(|p| self.get_all(&p, "org.freedesktop.systemd1.Timer")).ok();
+            let next = timer.as_ref().and_then(next_elapse_realtime_us);
+            out.push(Backup {
+                name: job.name.clone(),
+                kind: job.kind.clone(),
+                unit: job.unit.clone(),
+                last_run_ms: start.map(|us| us / 1000),
+                duration_seconds: match (start, exit) {
+                    (Some(s), Some(e)) if e >= s && !running => Some((e - s) / 1_000_000),
+                    _ => None,
+                },
+                result,
+                next_run_ms: next.map(|us| us / 1000),
+                ..Default::default()
+            });
+        }
+        Ok(out)
     }
 
     fn read_units(&mut self, root: &SysRoot) -> zbus::Result<Vec<Service>> {
@@ -363,6 +430,25 @@ impl SystemdCollector {
         }
         s.disk_paths = dirs;
         s.disk_bytes = Some(total);
+    }
+}
+
+/// When a timer fires next, in realtime microseconds. Calendar timers say so
+/// directly; monotonic ones (`OnUnitActiveSec=`) count on the kernel's
+/// monotonic clock, which systemd shares with us.
+fn next_elapse_realtime_us(timer: &Props) -> Option<u64> {
+    let set = |v: Option<u64>| v.filter(|t| *t > 0 && *t != u64::MAX);
+    let realtime = set(prop_u64(timer, "NextElapseUSecRealtime"));
+    let monotonic = set(prop_u64(timer, "NextElapseUSecMonotonic")).map(|mono| {
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let now_mono = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000;
+        let now_real =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        now_real + mono.saturating_sub(now_mono)
+    });
+    match (realtime, monotonic) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

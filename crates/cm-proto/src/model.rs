@@ -376,11 +376,20 @@ pub struct Service {
 #[serde(default)]
 pub struct Backup {
     pub name: String,
+    /// `restic`, `borg`, or another tool's name.
+    pub kind: String,
+    /// The systemd unit that runs the job.
+    pub unit: String,
+    /// When the last run started, milliseconds since the Unix epoch.
     pub last_run_ms: Option<u64>,
+    /// systemd's result of the last run (`success`, `exit-code`...), or `running`.
     pub result: Option<String>,
     pub duration_seconds: Option<u64>,
+    /// When the job's timer fires next, milliseconds since the Unix epoch.
     pub next_run_ms: Option<u64>,
     pub status: Status,
+    /// Why the status is what it is, when it is not ok.
+    pub reason: Option<String>,
 }
 
 /// The outcome of one collector's last run.

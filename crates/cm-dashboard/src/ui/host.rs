@@ -39,6 +39,12 @@ pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
         _ => &["Services"],
     };
     let services = table(service_header, service_rows(snap, now_ms), SERVICE_WIDTHS);
+    let backup_header: &[&str] = match &snap.backups {
+        Some(list) if !list.is_empty() => &["Backups", "kind", "last run", "result", "took", "next"],
+        _ => &["Backups"],
+    };
+    let backups = table(backup_header, backup_rows(snap, now_ms), BACKUP_WIDTHS);
+    let backups_height = backups.line_count(area.width) as u16;
     let storage_height = storage.line_count(area.width) as u16;
     let services_height = services.line_count(area.width) as u16;
     // Rows go to the storage table first, then the panels, then services,
@@ -51,7 +57,7 @@ pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
     rows_left = rows_left.saturating_sub(top + 1);
     let services_h = services_height.min(rows_left.saturating_sub(3).max(rows_left.min(2)));
     rows_left = rows_left.saturating_sub(services_h + 1);
-    let backups_h = rows_left.min(2);
+    let backups_h = rows_left.min(backups_height);
     let [top_area, _, storage_area, _, services_area, _, backups_area, _] = Layout::vertical([
         Constraint::Length(top),
         Constraint::Length(1),
@@ -73,10 +79,7 @@ pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
     frame.render_widget(storage, storage_area);
 
     frame.render_widget(services, services_area);
-    frame.render_widget(
-        Paragraph::new(absent_source("Backups", snap.backups.as_ref().map(Vec::len), "backup")),
-        backups_area,
-    );
+    frame.render_widget(backups, backups_area);
 }
 
 /// A CPU model without the marketing noise: `Intel(R) Core(TM) i7-8650U CPU @
@@ -196,6 +199,8 @@ fn memory_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
 
 /// Widths of the storage columns after the first, which takes what is left.
 const STORAGE_WIDTHS: &[usize] = &[8, 12, 4, 4, 5, 12, 7];
+/// Widths of the backup columns after the first.
+const BACKUP_WIDTHS: &[usize] = &[8, 10, 10, 9, 10];
 /// Widths of the service columns after the first.
 const SERVICE_WIDTHS: &[usize] = &[12, 13, 5, 8, 8, 9];
 
@@ -344,14 +349,37 @@ fn service_rows(snap: &HostSnapshot, now_ms: u64) -> Vec<TableRow> {
     rows
 }
 
-/// A section whose data has no source on this agent says so plainly.
-fn absent_source(title: &str, count: Option<usize>, collector: &str) -> Vec<Line<'static>> {
-    let body = match count {
-        None => Line::styled(format!(" no source yet: this agent has no {collector} collector"), theme::dim()),
-        Some(0) => Line::styled(" none configured", theme::dim()),
-        Some(n) => Line::raw(format!(" {n} reported")),
+fn backup_rows(snap: &HostSnapshot, now_ms: u64) -> Vec<TableRow> {
+    let list = match &snap.backups {
+        Some(list) if !list.is_empty() => list,
+        _ => return vec![TableRow::Note(" none configured: the agent watches no backup jobs".into(), theme::dim())],
     };
-    vec![Line::styled(title.to_owned(), theme::header()), body]
+    let mut rows = Vec::new();
+    for b in list {
+        let last =
+            b.last_run_ms.map_or("never".into(), |t| format!("{} ago", format::short_age(now_ms.saturating_sub(t))));
+        let took = b.duration_seconds.map_or("-".into(), |d| {
+            if d >= 60 {
+                format!("{}m {}s", d / 60, d % 60)
+            } else {
+                format!("{d}s")
+            }
+        });
+        let next = b.next_run_ms.map_or("-".into(), |t| format!("in {}", format::short_age(t.saturating_sub(now_ms))));
+        let cells = vec![
+            format!(" {}", b.name),
+            b.kind.clone(),
+            last,
+            b.result.clone().unwrap_or_else(|| "-".into()),
+            took,
+            next,
+        ];
+        rows.push(TableRow::Cells(cells, theme::status(b.status)));
+        if let Some(reason) = b.reason.as_deref().filter(|_| b.status != Status::Ok) {
+            rows.push(TableRow::Note(format!("   ! {}: {reason}", b.unit), theme::status(b.status)));
+        }
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -450,10 +450,40 @@ mod tests {
     }
 
     #[test]
-    fn services_and_backups_say_they_have_no_source() {
+    fn services_and_backups_say_when_there_are_none() {
         let text = render_to_text(&app_with(sample()), 100, 30);
         assert!(text.contains("no source yet: this agent has no systemd collector"), "{text}");
-        assert!(text.contains("no source yet: this agent has no backup collector"), "{text}");
+        assert!(text.contains("none configured: the agent watches no backup jobs"), "{text}");
+    }
+
+    #[test]
+    fn backups_show_last_run_result_duration_and_next_run() {
+        let mut snap = sample();
+        let job = |name: &str, result: Option<&str>| {
+            let mut b = Backup {
+                name: name.into(),
+                kind: "restic".into(),
+                unit: format!("restic-backups-{name}.service"),
+                last_run_ms: result.map(|_| NOW_MS - 3 * 3_600_000),
+                result: result.map(str::to_owned),
+                duration_seconds: result.map(|_| 45 * 60 + 32),
+                next_run_ms: Some(NOW_MS + 21 * 3_600_000),
+                ..Default::default()
+            };
+            cm_agent::Thresholds::default().judge_backup(&mut b);
+            b
+        };
+        snap.backups = Some(vec![job("b2", Some("success")), job("nas", Some("exit-code")), job("new", None)]);
+        let app = app_with(snap);
+        let text = render_to_text(&app, 100, 34);
+        let line =
+            |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        for cell in ["restic", "3h ago", "success", "45m 32s", "in 21h"] {
+            assert!(line(" b2 ").contains(cell), "{cell} in {:?}", line(" b2 "));
+        }
+        assert!(text.contains("   ! restic-backups-nas.service: last run failed (exit-code)"), "{text}");
+        assert!(line(" new ").contains("never"));
+        assert_eq!(row_color(&draw(&app, 100, 34), " nas "), Color::Red);
     }
 
     #[test]
