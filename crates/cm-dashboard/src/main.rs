@@ -45,6 +45,9 @@ struct Cli {
     /// then /etc/cm-dashboard/dashboard.toml; without one, this machine).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Check a fleet configuration file and exit: non-zero with file, line and reason if it is wrong.
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    check_config: Option<PathBuf>,
     /// Watch this machine even if a fleet configuration exists.
     #[arg(long, conflicts_with = "config")]
     local: bool,
@@ -83,6 +86,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(file) = &cli.check_config {
+        DashboardConfig::load(file).map_err(anyhow::Error::msg)?;
+        println!("{}: ok", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let fleet = match (&cli.config, cli.local || cli.sysroot.is_some()) {
         (Some(path), _) => Some(DashboardConfig::load(path).map_err(anyhow::Error::msg)?),
         (None, false) => DashboardConfig::default_path()

@@ -45,3 +45,16 @@ fn bad_arguments_are_explained() {
     let out = dashboard(&["--sysroot", "/nonexistent/root", "--once"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/root is not a directory"));
 }
+
+#[test]
+fn check_config_validates_a_fleet_file() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.example.toml");
+    let out = dashboard(&["--check-config", example]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = std::env::temp_dir().join(format!("cm-dash-bad-{}.toml", std::process::id()));
+    std::fs::write(&bad, "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n[[hosts]]\nnmae = \"x\"\n").unwrap();
+    let out = dashboard(&["--check-config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 6: unknown field `nmae`"), "{err}");
+}

@@ -1,0 +1,44 @@
+# An agent's machine shuts down: the dashboard reports it unreachable, then back.
+{ self, pkgs }:
+
+let
+  common = import ./common.nix { inherit self pkgs; };
+in
+{
+  name = "cm-host-down";
+
+  # The modules add this flake's overlay to nixpkgs.
+  node.pkgsReadOnly = false;
+
+  nodes = {
+    agent1 = common.agentNode "agent1" { };
+    dashboard = common.dashboardNode // {
+      # Only agent1 takes part in this test.
+      cm.fleet.hosts = {
+        inherit (common.fleet) agent1;
+      };
+    };
+  };
+
+  testScript = ''
+    import json
+
+    start_all()
+    agent1.wait_for_unit("cm-agent.service")
+    dashboard.wait_for_unit("multi-user.target")
+    dashboard.wait_until_succeeds("cm-dashboard --once --json --wait 20")
+
+    with subtest("unreachable while down"):
+        agent1.shutdown()
+        status, out = dashboard.execute("cm-dashboard --once --json --wait 5")
+        assert status != 0
+        host = json.loads(out)["hosts"][0]
+        assert host["connection"]["state"] == "unreachable", host
+
+    with subtest("back after it boots"):
+        agent1.start()
+        agent1.wait_for_unit("cm-agent.service")
+        out = dashboard.wait_until_succeeds("cm-dashboard --once --json --wait 10")
+        assert json.loads(out)["hosts"][0]["connection"]["state"] == "connected"
+  '';
+}

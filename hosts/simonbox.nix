@@ -1,0 +1,6 @@
+# A workstation.
+{
+  imports = [ ./common.nix ];
+  networking.hostName = "simonbox";
+  services.cm-agent.openFirewall = true;
+}

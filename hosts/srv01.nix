@@ -1,0 +1,28 @@
+# A home server: services with state, a nightly restic backup, open to the LAN.
+{ pkgs, ... }:
+{
+  imports = [ ./common.nix ];
+  networking.hostName = "srv01";
+
+  services.cm-agent = {
+    openFirewall = true;
+    watch = [ "vaultwarden.service" ];
+    extraPaths."gitea.service" = [ "/srv/gitea" ];
+  };
+
+  services.gitea.enable = true;
+  services.vaultwarden.enable = true;
+
+  # Becomes a backup entry in the agent's configuration by itself.
+  services.restic.backups.b2 = {
+    repository = "b2:srv01-backups:/";
+    passwordFile = "/run/secrets/restic-password";
+    paths = [
+      "/var/lib/gitea"
+      "/var/lib/vaultwarden"
+    ];
+    timerConfig.OnCalendar = "04:00";
+  };
+
+  environment.systemPackages = [ pkgs.restic ];
+}

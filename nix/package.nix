@@ -1,0 +1,48 @@
+# Both binaries of the workspace: cm-agent and cm-dashboard.
+{
+  lib,
+  rustPlatform,
+  coreutils,
+}:
+
+rustPlatform.buildRustPackage {
+  pname = "cm-dashboard";
+  version = "0.1.0";
+
+  # The Rust workspace and what its tests read: captures under crates/*/testdata,
+  # snapshots, the example configs in docs/ and the helpers in tests/.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../rustfmt.toml
+      ../crates
+      ../docs
+      ../tests
+    ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+  cargoBuildFlags = [ "--workspace" ];
+  cargoTestFlags = [ "--workspace" ];
+
+  nativeCheckInputs = [ coreutils ];
+  # These compare the agent with the machine it runs on (df, /proc/meminfo, the
+  # host name); the build sandbox is not a machine worth comparing with.
+  checkFlags = [
+    "--skip=live_snapshot_agrees_with_proc_meminfo_loadavg_and_df"
+    "--skip=once_json_prints_this_host"
+    "--skip=live_statvfs_of_root_is_consistent"
+  ];
+
+  meta = {
+    description = "A small, fast fleet monitor: per-host agent and keyboard-driven terminal dashboard";
+    license = with lib.licenses; [
+      mit
+      asl20
+    ];
+    mainProgram = "cm-dashboard";
+    platforms = lib.platforms.linux;
+  };
+}

@@ -1,0 +1,210 @@
+# Evaluates the NixOS modules with nixpkgs' lib alone (no nixpkgs, no builds):
+# a stub declares the NixOS options the modules set, and a stub `pkgs` gives
+# them what they ask for. Prints a JSON report for tests/nix/run.sh to check.
+#
+#   nix eval --impure --json --expr 'import ./tests/nix/eval.nix { lib = import <nixpkgs.lib>/lib; }'
+{
+  lib,
+  # Set to "badPort" or "badInterval" to evaluate one wrong configuration in
+  # full, so that Nix stops with the module's own error message.
+  case ? null,
+}:
+
+let
+  stubPackage = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+    meta.mainProgram = name;
+  };
+
+  pkgs = {
+    cm-dashboard = stubPackage "cm-dashboard";
+    smartmontools = stubPackage "smartmontools";
+
+    formats.toml = _: {
+      type = lib.types.attrsOf lib.types.anything;
+      generate = name: _value: stubPackage name;
+    };
+    runCommand = name: _env: _script: stubPackage name;
+  };
+
+  # The NixOS options our modules set, loosely typed.
+  nixosStub =
+    { lib, ... }:
+    let
+      anyAttrs = lib.mkOption {
+        type = lib.types.attrsOf lib.types.anything;
+        default = { };
+      };
+    in
+    {
+      options = {
+        assertions = lib.mkOption {
+          type = lib.types.listOf lib.types.anything;
+          default = [ ];
+        };
+        networking.hostName = lib.mkOption {
+          type = lib.types.str;
+          default = "nixos";
+        };
+        networking.firewall.allowedUDPPorts = lib.mkOption {
+          type = lib.types.listOf lib.types.port;
+          default = [ ];
+        };
+        systemd.services = lib.mkOption {
+          type = lib.types.attrsOf (
+            lib.types.submodule {
+              freeformType = lib.types.attrsOf lib.types.anything;
+              options.wantedBy = lib.mkOption {
+                type = lib.types.listOf lib.types.str;
+                default = [ ];
+              };
+              options.serviceConfig = lib.mkOption {
+                type = lib.types.attrsOf lib.types.anything;
+                default = { };
+              };
+            }
+          );
+          default = { };
+        };
+        environment.systemPackages = lib.mkOption {
+          type = lib.types.listOf lib.types.anything;
+          default = [ ];
+        };
+        environment.etc = anyAttrs;
+        services.restic.backups = anyAttrs;
+        services.borgbackup.jobs = anyAttrs;
+      };
+    };
+
+  eval =
+    modules:
+    lib.evalModules {
+      modules = [
+        nixosStub
+        ../../modules/agent.nix
+        ../../modules/dashboard.nix
+        ../../modules/fleet.nix
+        { _module.args = { inherit pkgs; }; }
+      ]
+      ++ modules;
+    };
+
+  tls = {
+    ca = "/run/secrets/cm/ca.pem";
+    cert = "/run/secrets/cm/srv01.pem";
+    key = "/run/secrets/cm/srv01.key";
+  };
+
+  agent =
+    extra:
+    (eval [
+      {
+        networking.hostName = "srv01";
+        services.cm-agent = {
+          enable = true;
+          settings.tls = tls;
+        };
+      }
+      extra
+    ]).config;
+
+  failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+
+  # The error an evaluation stops with, or null.
+  errorOf =
+    modules:
+    let
+      r = builtins.tryEval (builtins.deepSeq (eval modules).config.services.cm-agent.settings true);
+    in
+    if r.success then null else "failed";
+
+  defaults = agent { };
+  withJobs = agent {
+    services.restic.backups.b2 = {
+      repository = "b2:x";
+    };
+    services.borgbackup.jobs.lab = {
+      repo = "borg@x";
+    };
+    services.cm-agent.watch = [ "vaultwarden.service" ];
+    services.cm-agent.extraPaths."gitea.service" = [ "/srv/gitea" ];
+    systemd.services.gitea.wantedBy = [ "multi-user.target" ];
+    systemd.services.oneshot-at-boot = { };
+  };
+  noSmart = agent {
+    services.cm-agent.settings.collectors.smart = false;
+    services.cm-agent.openFirewall = true;
+    services.cm-agent.port = 7000;
+  };
+  keyInStore = agent { services.cm-agent.settings.tls.key = lib.mkForce "/nix/store/abc-srv01.key"; };
+  fleet =
+    (eval [
+      {
+        networking.hostName = "cmbox";
+        cm.fleet.hosts = {
+          srv01 = {
+            address = "192.168.1.10";
+            role = "server";
+          };
+          cmbox = {
+            address = "192.168.1.11";
+            role = "server";
+          };
+          printer = {
+            address = "192.168.1.50";
+            agent = false;
+          };
+        };
+        programs.cm-dashboard = {
+          enable = true;
+          tls = tls // {
+            cert = "/run/secrets/cm/operator.pem";
+          };
+        };
+      }
+    ]).config;
+  bad = {
+    badPort = {
+      services.cm-agent = {
+        enable = true;
+        port = 70000;
+        settings.tls = tls;
+      };
+    };
+    badInterval = {
+      services.cm-agent = {
+        enable = true;
+        settings.tls = tls;
+        settings.intervals.cpu = 0;
+      };
+    };
+  };
+in
+if case != null then
+  (eval [ bad.${case} ]).config.services.cm-agent.settings
+else
+{
+  defaults = {
+    settings = defaults.services.cm-agent.settings;
+    service = defaults.systemd.services.cm-agent;
+    firewall = defaults.networking.firewall.allowedUDPPorts;
+    assertions = failedAssertions defaults;
+  };
+  withJobs.settings = withJobs.services.cm-agent.settings;
+  noSmart = {
+    settings = noSmart.services.cm-agent.settings;
+    service = noSmart.systemd.services.cm-agent;
+    firewall = noSmart.networking.firewall.allowedUDPPorts;
+  };
+  keyInStore.assertions = failedAssertions keyInStore;
+  badPort = errorOf [ bad.badPort ];
+  badInterval = errorOf [ bad.badInterval ];
+  fleet = {
+    agentEnabled = fleet.services.cm-agent.enable;
+    agentTls = fleet.services.cm-agent.settings.tls;
+    dashboard = fleet.programs.cm-dashboard.settings;
+    etc = builtins.attrNames fleet.environment.etc;
+  };
+}
