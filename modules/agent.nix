@@ -35,15 +35,7 @@ let
   # The service runs as a dynamic user that cannot read root's secrets:
   # systemd hands them over as credentials, and the agent reads those.
   credentials = "/run/credentials/cm-agent.service";
-  configFile = format.generate "cm-agent.toml" (
-    lib.recursiveUpdate cfg.settings {
-      tls = {
-        ca = "${credentials}/ca.pem";
-        cert = "${credentials}/cert.pem";
-        key = "${credentials}/key.pem";
-      };
-    }
-  );
+  configFile = format.generate "cm-agent.toml" cfg.finalSettings;
 
   # A wrong setting fails nixos-rebuild, not the boot. (check-config reads the
   # file only; the credentials exist once the service runs.)
@@ -108,6 +100,20 @@ in
         "gitea.service" = [ "/srv/gitea" ];
       };
       description = "Directories counted in a unit's disk usage, beyond its StateDirectory, CacheDirectory and LogsDirectory.";
+    };
+
+    finalSettings = lib.mkOption {
+      type = format.type;
+      readOnly = true;
+      internal = true;
+      description = "The settings as the agent reads them: TLS paths point at the service's credentials.";
+      default = lib.recursiveUpdate cfg.settings {
+        tls = {
+          ca = "${credentials}/ca.pem";
+          cert = "${credentials}/cert.pem";
+          key = "${credentials}/key.pem";
+        };
+      };
     };
 
     settings = lib.mkOption {

@@ -100,7 +100,9 @@ for name, settings in [("defaults", s), ("withJobs", w), ("noSmart", n["settings
     check(f"cm-agent check-config accepts the {name} TOML", res.returncode == 0)
     if res.returncode:
         print(res.stderr, path.read_text(), sep="\n")
-(out / "settings.json").write_text(json.dumps(s))
+check("the agent reads its certificates from the service's credentials",
+      d["finalSettings"]["tls"] == {k: f"/run/credentials/cm-agent.service/{k}.pem" for k in ("ca", "cert", "key")})
+(out / "agent.toml").write_text(to_toml(r["harness"]["finalSettings"]) + "\n")
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")

@@ -138,6 +138,13 @@ let
     services.cm-agent.openFirewall = true;
     services.cm-agent.port = 7000;
   };
+  # What tests/nix/harness.sh installs into a real systemd: the test units there.
+  harness = agent {
+    services.cm-agent.watch = [
+      "cm-healthy.service"
+      "cm-flapping.service"
+    ];
+  };
   keyInStore = agent { services.cm-agent.settings.tls.key = lib.mkForce "/nix/store/abc-srv01.key"; };
   fleet =
     (eval [
@@ -188,11 +195,16 @@ else
 {
   defaults = {
     settings = defaults.services.cm-agent.settings;
+    finalSettings = defaults.services.cm-agent.finalSettings;
     service = defaults.systemd.services.cm-agent;
     firewall = defaults.networking.firewall.allowedUDPPorts;
     assertions = failedAssertions defaults;
   };
   withJobs.settings = withJobs.services.cm-agent.settings;
+  harness = {
+    service = harness.systemd.services.cm-agent;
+    finalSettings = harness.services.cm-agent.finalSettings;
+  };
   noSmart = {
     settings = noSmart.services.cm-agent.settings;
     service = noSmart.systemd.services.cm-agent;

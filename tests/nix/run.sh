@@ -35,6 +35,7 @@ cargo build -q -p cm-agent
 python3 tests/nix/check.py "$out" target/debug/cm-agent
 
 if [ "${1:-}" = --harness ]; then
-  tests/nix/harness.sh "$out/report.json" target/debug/cm-agent target/debug/cm-dashboard
+  cargo build -q -p cm-dashboard
+  tests/nix/harness.sh "$out" target/debug/cm-agent target/debug/cm-dashboard
 fi
 echo "tests/nix: all checks passed"

@@ -4,7 +4,8 @@
 # at /proc/PID/root/run/dbus/system_bus_socket.
 #
 #   harness.sh rootfs              build the root filesystem once (cached in $CM_HARNESS_DIR)
-#   harness.sh start NAME          boot a container with the units in units/; prints its PID 1
+#   harness.sh start NAME          boot a container with the units in units/ (and the
+#                                  files in $CM_HARNESS_FILES, if set); prints its PID 1
 #   harness.sh wait NAME [SECS]    until systemd reports running or degraded
 #   harness.sh exec NAME CMD...    run CMD inside the container
 #   harness.sh stop NAME           power it off and remove its cgroups
@@ -35,12 +36,14 @@ own_cgroup() {
 }
 
 rootfs() {
-  [ -x "$ROOTFS/lib/systemd/systemd" ] && return 0
+  # nss-systemd resolves dynamic users (DynamicUser=) for dbus-daemon, as on NixOS.
+  [ -x "$ROOTFS/lib/systemd/systemd" ] && [ -e "$ROOTFS/usr/share/doc/libnss-systemd" ] && return 0
+  rm -rf "$ROOTFS" "$ROOTFS.tmp"
   mkdir -p "$DIR"
   if ! command -v mmdebstrap >/dev/null && ! command -v debootstrap >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
   fi
-  local pkgs=systemd,systemd-sysv,dbus
+  local pkgs=systemd,systemd-sysv,dbus,libnss-systemd
   if command -v mmdebstrap >/dev/null; then
     mmdebstrap --quiet --variant=minbase --include=$pkgs bookworm "$ROOTFS.tmp" "$MIRROR"
   else
@@ -89,7 +92,7 @@ inside() {
 
 start() {
   local name=$1 d=$DIR/$1 h cg dirs="" unit
-  [ -x "$ROOTFS/lib/systemd/systemd" ] || rootfs
+  rootfs
   stop "$name" >/dev/null 2>&1 || true
   rm -rf "$d"; mkdir -p "$d/upper/etc/systemd/system/multi-user.target.wants" "$d/work" "$d/merged"
   : > "$d/console.log"
@@ -99,6 +102,11 @@ start() {
       ln -s "/etc/systemd/system/$(basename "$unit")" "$d/upper/etc/systemd/system/multi-user.target.wants/"
     fi
   done
+  # Extra files for the container's root (CM_HARNESS_FILES=DIR), e.g. a unit
+  # generated elsewhere and the program it runs.
+  if [ -n "${CM_HARNESS_FILES:-}" ]; then
+    cp -a "$CM_HARNESS_FILES"/. "$d/upper/"
+  fi
   for h in $CONTROLLERS systemd unified; do
     cg="$(own_cgroup "$h")/cm-$name"
     mkdir -p "$cg"
