@@ -129,14 +129,18 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// `FILE: line N: what was expected`, for a TOML file that did not parse into
+/// its configuration struct.
+pub fn describe_toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let at = line.map_or(String::new(), |l| format!(": line {l}"));
+    format!("{}{at}: {}", path.display(), e.message())
+}
+
 impl AgentConfig {
     /// Parses `text` read from `path` (named in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let config: AgentConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let at = line.map_or(String::new(), |l| format!(": line {l}"));
-            ConfigError(format!("{}{at}: {}", path.display(), e.message()))
-        })?;
+        let config: AgentConfig = toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(path, text, &e)))?;
         config.check(path)?;
         Ok(config)
     }

@@ -57,10 +57,8 @@ impl HostConfig {
 impl DashboardConfig {
     /// Parses `text` read from `path`; errors name the file and line.
     pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
-        let config: DashboardConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            format!("{}{}: {}", path.display(), line.map_or(String::new(), |l| format!(": line {l}")), e.message())
-        })?;
+        let config: DashboardConfig =
+            toml::from_str(text).map_err(|e| cm_agent::config::describe_toml_error(path, text, &e))?;
         let mut seen = std::collections::HashSet::new();
         for h in &config.hosts {
             if !seen.insert(&h.name) {
