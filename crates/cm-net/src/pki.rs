@@ -64,8 +64,9 @@ const ORGANIZATION: &str = "cm-dashboard";
 pub enum PkiError {
     #[error("unknown role {0:?}: expected agent, dashboard or operator")]
     UnknownRole(String),
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // Not a `source`: the message already says it, and chains would say it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{} already exists; refusing to overwrite a key", .0.display())]
     Exists(PathBuf),
     #[error("certificate generation failed: {0}")]
@@ -163,20 +164,20 @@ pub fn write_private(path: &Path, content: &str) -> Result<(), PkiError> {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             PkiError::Exists(path.to_owned())
         } else {
-            PkiError::Io { path: path.to_owned(), source: e }
+            PkiError::Io { path: path.to_owned(), error: e }
         }
     })?;
-    f.write_all(content.as_bytes()).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+    f.write_all(content.as_bytes()).map_err(|error| PkiError::Io { path: path.to_owned(), error })
 }
 
 /// Writes a public file (a certificate).
 pub fn write_public(path: &Path, content: &str) -> Result<(), PkiError> {
-    std::fs::write(path, content).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+    std::fs::write(path, content).map_err(|error| PkiError::Io { path: path.to_owned(), error })
 }
 
 /// Reads a PEM file.
 pub fn read(path: &Path) -> Result<String, PkiError> {
-    std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|error| PkiError::Io { path: path.to_owned(), error })
 }
 
 #[cfg(test)]
