@@ -170,6 +170,51 @@ in
               gpu = 5;
               smart = 1800;
             };
+          thresholds =
+            lib.mapAttrs
+              (
+                name: default:
+                lib.mkOption {
+                  type = lib.types.addCheck (lib.types.listOf lib.types.number) (
+                    l: lib.length l == 2 && lib.head l <= lib.last l
+                  );
+                  inherit default;
+                  description = "`[ warning critical ]` for ${name} (higher is worse).";
+                }
+              )
+              {
+                memory_percent = [
+                  80
+                  90
+                ];
+                cpu_celsius = [
+                  80
+                  90
+                ];
+                gpu_celsius = [
+                  80
+                  90
+                ];
+                filesystem_percent = [
+                  85
+                  95
+                ];
+                drive_wear_percent = [
+                  70
+                  90
+                ];
+                drive_celsius = [
+                  70
+                  80
+                ];
+              }
+            // {
+              service_restarts = lib.mkOption {
+                type = lib.types.ints.positive;
+                default = 3;
+                description = "Automatic restarts from which a service is a warning.";
+              };
+            };
           collectors = {
             smart = lib.mkOption {
               type = lib.types.bool;

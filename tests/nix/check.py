@@ -85,6 +85,9 @@ port_err = (out / "badPort.err").read_text()
 check("a bad port gives the module's type error", "services.cm-agent.port" in port_err and "16 bit unsigned integer" in port_err)
 interval_err = (out / "badInterval.err").read_text()
 check("a bad interval gives the module's type error", "intervals.cpu" in interval_err and "between 0.1 and 86400" in interval_err)
+threshold_err = (out / "badThreshold.err").read_text()
+check("warning above critical is the module's error", "thresholds.drive_wear_percent" in threshold_err)
+check("thresholds default to the agent's", s["thresholds"]["drive_wear_percent"] == [70, 90] and s["thresholds"]["memory_percent"] == [80, 90])
 
 f = r["fleet"]
 check("the fleet enables the agent on its hosts with secrets outside the store",

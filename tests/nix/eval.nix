@@ -187,6 +187,16 @@ let
         settings.intervals.cpu = 0;
       };
     };
+    badThreshold = {
+      services.cm-agent = {
+        enable = true;
+        settings.tls = tls;
+        settings.thresholds.drive_wear_percent = [
+          90
+          70
+        ];
+      };
+    };
   };
 in
 if case != null then

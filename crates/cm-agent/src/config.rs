@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::{CoreConfig, Intervals};
+use crate::status::{Limit, Thresholds};
 
 /// `agent.toml`. See `docs/agent.example.toml` for every key with its default.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,10 +27,83 @@ pub struct AgentConfig {
     pub systemd: SystemdSection,
     #[serde(default)]
     pub collectors: CollectorSwitches,
+    #[serde(default)]
+    pub thresholds: ThresholdSection,
     /// Backup jobs run by systemd units (the NixOS module fills these in from
     /// `services.restic.backups` and `services.borgbackup.jobs`).
     #[serde(default)]
     pub backups: Vec<BackupEntry>,
+}
+
+/// Status thresholds; `[warning, critical]` pairs, higher is worse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThresholdSection {
+    pub memory_percent: [f64; 2],
+    pub cpu_celsius: [f64; 2],
+    pub gpu_celsius: [f64; 2],
+    pub filesystem_percent: [f64; 2],
+    pub drive_wear_percent: [f64; 2],
+    /// For drives that report no temperature limits of their own.
+    pub drive_celsius: [f64; 2],
+    pub service_memory_percent: f64,
+    pub service_restarts: u32,
+    pub service_transition_seconds: u64,
+}
+
+impl Default for ThresholdSection {
+    fn default() -> Self {
+        let t = Thresholds::default();
+        let pair = |l: Limit| [l.warning, l.critical];
+        Self {
+            memory_percent: pair(t.memory_percent),
+            cpu_celsius: pair(t.cpu_celsius),
+            gpu_celsius: pair(t.gpu_celsius),
+            filesystem_percent: pair(t.filesystem_percent),
+            drive_wear_percent: pair(t.drive_wear_percent),
+            drive_celsius: pair(t.drive_celsius),
+            service_memory_percent: t.service_memory_percent,
+            service_restarts: t.service_restarts,
+            service_transition_seconds: t.service_transition.as_secs(),
+        }
+    }
+}
+
+impl ThresholdSection {
+    fn thresholds(&self) -> Thresholds {
+        let limit = |[warning, critical]: [f64; 2]| Limit { warning, critical };
+        Thresholds {
+            memory_percent: limit(self.memory_percent),
+            cpu_celsius: limit(self.cpu_celsius),
+            gpu_celsius: limit(self.gpu_celsius),
+            filesystem_percent: limit(self.filesystem_percent),
+            drive_wear_percent: limit(self.drive_wear_percent),
+            drive_celsius: limit(self.drive_celsius),
+            service_memory_percent: self.service_memory_percent,
+            service_restarts: self.service_restarts,
+            service_transition: Duration::from_secs(self.service_transition_seconds),
+        }
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let pairs = [
+            ("memory_percent", self.memory_percent),
+            ("cpu_celsius", self.cpu_celsius),
+            ("gpu_celsius", self.gpu_celsius),
+            ("filesystem_percent", self.filesystem_percent),
+            ("drive_wear_percent", self.drive_wear_percent),
+            ("drive_celsius", self.drive_celsius),
+        ];
+        for (name, [warning, critical]) in pairs {
+            if warning > critical {
+                return Err(ConfigError(format!(
+                    "{}: thresholds.{name} = [{warning}, {critical}]: expected [warning, critical] with warning <= critical",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Collectors that can be turned off (the others are cheap and always on).
@@ -152,6 +226,7 @@ impl AgentConfig {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        self.thresholds.check(path)?;
         if !self.backups.is_empty() && !self.systemd.enable {
             return Err(ConfigError(format!(
                 "{}: backups are read from systemd: they need systemd.enable = true",
@@ -210,6 +285,7 @@ impl AgentConfig {
                 .collect(),
             ..Default::default()
         });
+        core.thresholds = self.thresholds.thresholds();
         if !self.collectors.smart {
             core.smartctl = None;
         }
@@ -245,6 +321,18 @@ mod tests {
         let c = parse(text).unwrap();
         assert_eq!(c.host.as_deref(), Some("srv01"));
         assert_eq!(c.systemd.extra_paths["gitea.service"], [PathBuf::from("/srv/gitea")]);
+    }
+
+    #[test]
+    fn thresholds_are_configurable_and_checked() {
+        let c =
+            parse(&format!("{MINIMAL}[thresholds]\ndrive_wear_percent = [60, 85]\nservice_restarts = 5\n")).unwrap();
+        let t = c.core().thresholds;
+        assert_eq!((t.drive_wear_percent.warning, t.drive_wear_percent.critical), (60.0, 85.0));
+        assert_eq!(t.service_restarts, 5);
+        assert_eq!(t.memory_percent.warning, 80.0, "the rest keep their defaults");
+        let err = parse(&format!("{MINIMAL}[thresholds]\nmemory_percent = [95, 90]\n")).unwrap_err().to_string();
+        assert!(err.contains("thresholds.memory_percent = [95, 90]: expected [warning, critical]"), "{err}");
     }
 
     #[test]
