@@ -130,7 +130,8 @@ fn once_json_reports_every_host_and_fails_when_one_is_down() {
     assert!(!ok, "a host is down: non-zero exit");
     assert!(err.contains("unreachable: srv02"), "{err}");
     assert_eq!(state["hosts"][1]["connection"]["state"], "unreachable");
-    assert!(state["hosts"][1]["connection"]["reason"].as_str().unwrap().contains("no answer within 2 s"), "{state:#}");
+    // Either the pool's dial limit or --wait ran out first: both say so.
+    assert!(state["hosts"][1]["connection"]["reason"].as_str().unwrap().contains("no answer within 2"), "{state:#}");
     assert!(state["hosts"][1]["snapshot"].is_null());
     assert_eq!(state["hosts"][0]["connection"]["state"], "connected");
 }

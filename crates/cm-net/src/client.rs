@@ -24,7 +24,7 @@ pub enum ClientError {
     Protocol(String),
     #[error(transparent)]
     Stream(#[from] StreamError),
-    #[error("no answer within {0:?}")]
+    #[error("no answer within {} s", .0.as_secs_f64())]
     Timeout(Duration),
 }
 
