@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// Certificate files, as for the agent; the certificate comes from
+/// `cm-agent pki issue --role dashboard` (or operator).
+pub use cm_agent::config::TlsPaths;
+
 /// `dashboard.toml`: the dashboard's certificate and the hosts to watch.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -12,15 +16,6 @@ pub struct DashboardConfig {
     pub tls: TlsPaths,
     #[serde(default)]
     pub hosts: Vec<HostConfig>,
-}
-
-/// Certificate files from `cm-agent pki issue --role dashboard` (or operator).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsPaths {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 /// One host of the fleet.
