@@ -182,6 +182,13 @@ pub fn diff(prev: &HostSnapshot, next: &HostSnapshot) -> SnapshotUpdate {
     u
 }
 
+/// Puts `new` in `slot` when the update carries it.
+fn replace<T>(slot: &mut T, new: Option<T>) {
+    if let Some(v) = new {
+        *slot = v;
+    }
+}
+
 /// Applies `update` to `base`, which must be the snapshot it was computed from.
 pub fn apply(base: &mut HostSnapshot, update: SnapshotUpdate) -> Result<(), DeltaError> {
     if update.base_seq != base.seq {
@@ -190,36 +197,16 @@ pub fn apply(base: &mut HostSnapshot, update: SnapshotUpdate) -> Result<(), Delt
     base.seq = update.seq;
     base.timestamp_ms = update.timestamp_ms;
     base.uptime_seconds = update.uptime_seconds;
-    if let Some(v) = update.cpu {
-        base.cpu = v;
-    }
-    if let Some(v) = update.memory {
-        base.memory = v;
-    }
-    if let Some(v) = update.gpus {
-        base.gpus = v;
-    }
-    if let Some(v) = update.drives {
-        base.drives = v;
-    }
-    if let Some(v) = update.filesystems {
-        base.filesystems = v;
-    }
-    if let Some(v) = update.backups {
-        base.backups = v;
-    }
-    if let Some(v) = update.collectors {
-        base.collectors = v;
-    }
-    if let Some(v) = update.host {
-        base.host = v;
-    }
-    if let Some(v) = update.kernel {
-        base.kernel = v;
-    }
-    if let Some(v) = update.agent_version {
-        base.agent_version = v;
-    }
+    replace(&mut base.cpu, update.cpu);
+    replace(&mut base.memory, update.memory);
+    replace(&mut base.gpus, update.gpus);
+    replace(&mut base.drives, update.drives);
+    replace(&mut base.filesystems, update.filesystems);
+    replace(&mut base.backups, update.backups);
+    replace(&mut base.collectors, update.collectors);
+    replace(&mut base.host, update.host);
+    replace(&mut base.kernel, update.kernel);
+    replace(&mut base.agent_version, update.agent_version);
     match update.services_present {
         Some(false) => base.services = None,
         Some(true) => base.services = Some(Vec::new()),
