@@ -1,26 +1,18 @@
 //! `cm-dashboard`: the terminal dashboard. With no hosts configured it watches
 //! this machine through an in-process agent.
 
-mod app;
-mod config;
-mod format;
-mod local;
-mod remote;
-mod terminal;
-mod theme;
-mod ui;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use cm_agent::{AgentCore, CoreConfig};
 
-use crate::app::{Action, App, Connection, HostEntry, Msg};
-use crate::config::DashboardConfig;
+use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
+use cm_dashboard::config::DashboardConfig;
+use cm_dashboard::{local, remote, terminal, unix_ms};
 
 #[derive(Parser)]
 #[command(
@@ -68,11 +60,6 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
         return Err("a screen needs at least one column and one row".into());
     }
     Ok((w, h))
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn main() -> ExitCode {
