@@ -6,6 +6,7 @@ pub mod config;
 mod format;
 pub mod local;
 pub mod remote;
+pub mod summary;
 pub mod terminal;
 mod theme;
 pub mod ui;
