@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use cm_agent::{AgentCore, CoreConfig};
 
 use crate::app::Msg;
+use crate::inbox;
 use crate::unix_ms;
 
 /// Requests from the UI to the local source.
@@ -20,7 +21,7 @@ pub enum Request {
 
 /// Runs the core until the UI's channel closes: collects what is due, sends a
 /// snapshot, sleeps until the next collector is due or a request comes.
-pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: Sender<Msg>) {
+pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: inbox::Sender) {
     let mut core = AgentCore::new(config);
     core.set_waker(std::sync::Arc::new(move || {
         let _ = wake.send(Request::Wake);

@@ -12,6 +12,7 @@ use cm_agent::{AgentCore, CoreConfig};
 
 use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
 use cm_dashboard::config::DashboardConfig;
+use cm_dashboard::inbox::{self, Wait};
 use cm_dashboard::{local, remote, terminal, unix_ms};
 
 #[derive(Parser)]
@@ -97,7 +98,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         print_once(&cli, &app)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
@@ -122,7 +123,7 @@ fn print_once(cli: &Cli, app: &App) -> Result<()> {
 fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let hosts = config.hosts.iter().map(|h| HostEntry::new(&h.name, &h.role, Connection::Connecting)).collect();
     let mut app = App::remote(hosts, unix_ms());
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let (tx, rx) = inbox::inbox();
     remote::spawn(config, tx.clone())?;
     if cli.json_lines {
         return json_lines(app, rx);
@@ -134,12 +135,11 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     // Wait until every host has sent a snapshot, or the time is up.
     let deadline = std::time::Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
     while app.hosts.iter().any(|h| h.snapshot.is_none()) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(msg) => {
-                app.update(msg);
-            }
-            Err(_) => break,
+        if rx.wait_until(deadline) != Wait::Ready {
+            break;
+        }
+        for msg in rx.drain() {
+            app.update(msg);
         }
     }
     app.update(Msg::Tick(unix_ms()));
@@ -160,19 +160,20 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
 }
 
 /// `--json-lines`: the fleet's state once a second, for scripts and tests.
-fn json_lines(mut app: App, rx: mpsc::Receiver<Msg>) -> Result<ExitCode> {
+fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     use std::io::Write;
     let mut next = std::time::Instant::now();
     let stdout = std::io::stdout();
     loop {
-        let wait = next.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(msg) => {
-                app.update(msg);
+        match rx.wait_until(next) {
+            Wait::Ready => {
+                for msg in rx.drain() {
+                    app.update(msg);
+                }
                 continue;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(ExitCode::FAILURE),
+            Wait::TimedOut => {}
+            Wait::Closed => return Ok(ExitCode::FAILURE),
         }
         next += Duration::from_secs(1);
         let now = unix_ms();
@@ -201,7 +202,7 @@ fn json_lines(mut app: App, rx: mpsc::Receiver<Msg>) -> Result<ExitCode> {
 }
 
 /// The interactive loop: wait for a message, apply everything queued, draw once.
-fn interactive(mut app: App, tx: mpsc::Sender<Msg>, rx: mpsc::Receiver<Msg>, refresh: impl Fn()) -> Result<()> {
+fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: impl Fn()) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
     terminal::spawn_input_reader(tx);
@@ -209,14 +210,18 @@ fn interactive(mut app: App, tx: mpsc::Sender<Msg>, rx: mpsc::Receiver<Msg>, ref
     loop {
         // Wait for something to happen (a tick at least once a second for the
         // "n s ago" clock), then apply everything queued and draw once.
-        let first = rx.recv_timeout(Duration::from_secs(1)).unwrap_or(Msg::Tick(unix_ms()));
-        let mut action = app.update(first);
-        while action != Action::Quit {
-            let Ok(msg) = rx.try_recv() else { break };
+        if rx.wait_until(std::time::Instant::now() + Duration::from_secs(1)) == Wait::Closed {
+            break;
+        }
+        let mut action = Action::None;
+        for msg in rx.drain() {
             action = match app.update(msg) {
                 Action::None => action,
                 other => other,
             };
+            if action == Action::Quit {
+                break;
+            }
         }
         match action {
             Action::Quit => break,

@@ -3,7 +3,6 @@
 //! always attributed to the host its connection dialled (whose certificate the
 //! TLS layer checked), never to a name read from the snapshot.
 
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use cm_net::client::subscribe;
@@ -11,6 +10,7 @@ use cm_net::{tls, Identity, Role};
 
 use crate::app::{Connection, Msg};
 use crate::config::{DashboardConfig, HostConfig};
+use crate::inbox::Sender;
 use crate::unix_ms;
 
 /// First wait after a failure; doubles up to `MAX_BACKOFF`.
@@ -21,7 +21,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts the pool on a thread of its own; it runs until `messages` closes.
-pub fn spawn(config: DashboardConfig, messages: Sender<Msg>) -> anyhow::Result<()> {
+pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<()> {
     let identity = Identity::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
     let role = identity.role().unwrap_or(Role::Dashboard);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -53,7 +53,7 @@ pub fn spawn(config: DashboardConfig, messages: Sender<Msg>) -> anyhow::Result<(
 }
 
 /// Keeps one host subscribed for as long as the UI listens.
-async fn watch_host(endpoint: quinn::Endpoint, role: Role, index: usize, host: HostConfig, tx: Sender<Msg>) {
+async fn watch_host(endpoint: quinn::Endpoint, role: Role, index: usize, host: HostConfig, tx: Sender) {
     let mut backoff = MIN_BACKOFF;
     let send_state = |connection: Connection, interval_ms: Option<u64>| {
         tx.send(Msg::Connection { host: index, connection, interval_ms }).is_ok()
@@ -77,7 +77,7 @@ async fn connect_and_stream(
     role: Role,
     index: usize,
     host: &HostConfig,
-    tx: &Sender<Msg>,
+    tx: &Sender,
     backoff: &mut Duration,
 ) -> Result<(), String> {
     let target = host.target();
