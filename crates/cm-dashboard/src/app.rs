@@ -234,6 +234,10 @@ pub struct App {
     pub show_help: bool,
     /// The latest clock tick, milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// Something on screen changed since the last frame; the event loop draws
+    /// and clears it. The clock alone does not set it.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 impl App {
@@ -259,6 +263,7 @@ impl App {
             group_by_role: false,
             show_help: false,
             now_ms,
+            dirty: true,
         };
         app.selected = app.order().first().copied().unwrap_or(0);
         app
@@ -314,21 +319,29 @@ impl App {
                         h.connection = Connection::Connected;
                     }
                     h.set_snapshot(*snapshot, received_ms);
+                    self.dirty = true;
                 }
                 Action::None
             }
             Msg::Connection { host, connection, interval_ms } => {
                 if let Some(h) = self.hosts.get_mut(host) {
+                    let interval_ms = interval_ms.or(h.interval_ms);
+                    // A host that stays unreachable for the same reason changes nothing on screen.
+                    self.dirty |= h.connection != connection || h.interval_ms != interval_ms;
                     h.connection = connection;
-                    h.interval_ms = interval_ms.or(h.interval_ms);
+                    h.interval_ms = interval_ms;
                 }
                 Action::None
             }
-            Msg::Resize => Action::None,
+            Msg::Resize => {
+                self.dirty = true;
+                Action::None
+            }
             Msg::Terminate => Action::Quit,
         }
     }
 
+    /// Applies a key; one bound to nothing here changes nothing on screen.
     fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Action::Quit;
@@ -347,6 +360,7 @@ impl App {
                 _ => {}
             }
             self.keep_selection_visible();
+            self.dirty = true;
             return Action::None;
         }
         let scope = match self.view {
@@ -381,6 +395,7 @@ impl App {
             Command::Filter => self.filtering = true,
             Command::Group => self.group_by_role = !self.group_by_role,
         }
+        self.dirty = true;
         Action::None
     }
 

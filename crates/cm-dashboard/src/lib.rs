@@ -6,6 +6,7 @@ pub mod config;
 mod format;
 pub mod inbox;
 pub mod local;
+pub mod redraw;
 pub mod remote;
 pub mod summary;
 pub mod terminal;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -13,6 +13,7 @@ use cm_agent::{AgentCore, CoreConfig};
 use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
 use cm_dashboard::config::DashboardConfig;
 use cm_dashboard::inbox::{self, Wait};
+use cm_dashboard::redraw::Redraw;
 use cm_dashboard::{local, remote, terminal, unix_ms};
 
 #[derive(Parser)]
@@ -133,7 +134,7 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Wait until every host has sent a snapshot, or the time is up.
-    let deadline = std::time::Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
+    let deadline = Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
     while app.hosts.iter().any(|h| h.snapshot.is_none()) {
         if rx.wait_until(deadline) != Wait::Ready {
             break;
@@ -162,7 +163,7 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
 /// `--json-lines`: the fleet's state once a second, for scripts and tests.
 fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     use std::io::Write;
-    let mut next = std::time::Instant::now();
+    let mut next = Instant::now();
     let stdout = std::io::stdout();
     loop {
         match rx.wait_until(next) {
@@ -201,17 +202,25 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     }
 }
 
-/// The interactive loop: wait for a message, apply everything queued, draw once.
+/// The interactive loop: draw when something changed (at most at the frame
+/// rate) or the clock must move, sleep until a message comes or the next frame
+/// is due, apply everything waiting.
 fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: impl Fn()) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
     terminal::spawn_input_reader(tx);
-    term.draw(&app)?;
+    let mut redraw = Redraw::default();
     loop {
-        // Wait for something to happen (a tick at least once a second for the
-        // "n s ago" clock), then apply everything queued and draw once.
-        if rx.wait_until(std::time::Instant::now() + Duration::from_secs(1)) == Wait::Closed {
-            break;
+        let now = Instant::now();
+        if redraw.due(&app, now) {
+            app.update(Msg::Tick(unix_ms()));
+            term.draw(&app)?;
+            redraw.drew(&mut app, now);
+        }
+        match rx.wait_until(redraw.next(&app, now)) {
+            Wait::Ready => {}
+            Wait::TimedOut => continue,
+            Wait::Closed => break,
         }
         let mut action = Action::None;
         for msg in rx.drain() {
@@ -228,8 +237,6 @@ fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: im
             Action::Refresh => refresh(),
             Action::None => {}
         }
-        app.update(Msg::Tick(unix_ms()));
-        term.draw(&app)?;
     }
     drop(term);
     Ok(())
