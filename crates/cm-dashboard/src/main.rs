@@ -125,8 +125,10 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let hosts = config.hosts.iter().map(|h| HostEntry::new(&h.name, &h.role, Connection::Connecting)).collect();
     let mut app = App::remote(hosts, unix_ms());
     let (tx, rx) = inbox::inbox();
-    remote::spawn(config, tx.clone())?;
+    // Dropped on every way out of here, which closes the connections.
+    let _pool = remote::spawn(config, tx.clone())?;
     if cli.json_lines {
+        terminal::spawn_signal_listener(tx)?;
         return json_lines(app, rx);
     }
     if !cli.once {
@@ -160,7 +162,8 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     }
 }
 
-/// `--json-lines`: the fleet's state once a second, for scripts and tests.
+/// `--json-lines`: the fleet's state once a second, for scripts and tests,
+/// until SIGTERM, SIGINT or SIGHUP.
 fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     use std::io::Write;
     let mut next = Instant::now();
@@ -169,7 +172,9 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
         match rx.wait_until(next) {
             Wait::Ready => {
                 for msg in rx.drain() {
-                    app.update(msg);
+                    if app.update(msg) == Action::Quit {
+                        return Ok(ExitCode::SUCCESS);
+                    }
                 }
                 continue;
             }
