@@ -36,12 +36,12 @@ fn host(i: usize) -> HostSnapshot {
                 sub_state: if failed { "failed" } else { "running" }.into(),
                 result: if failed { "exit-code" } else { "success" }.into(),
                 since_ms: Some(NOW_MS - (s as u64 + 1) * 3_600_000),
-                memory_bytes: Some(((s as u64 % 7) + 1) * 128 << 20),
+                memory_bytes: Some((((s as u64 % 7) + 1) * 128) << 20),
                 memory_max_bytes: (s % 3 == 0).then_some(GIB),
                 cpu_percent: Some((s % 11) as f64 * 0.7),
                 tasks: Some(3 + s as u64 % 9),
                 restarts: (s % 13 == 0) as u32 * 2,
-                disk_bytes: Some((s as u64 + 1) * 300 << 20),
+                disk_bytes: Some(((s as u64 + 1) * 300) << 20),
                 ..Default::default()
             };
             thresholds.judge_service(&mut svc, None, NOW_MS);
@@ -171,7 +171,8 @@ fn host_view() -> App {
 
 fn main() {
     let frames: usize = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(1000);
-    let cases: [(&str, fn() -> App, u16, u16); 4] = [
+    type Case = (&'static str, fn() -> App, u16, u16);
+    let cases: [Case; 4] = [
         ("overview, 100 hosts x 60 services", fleet, 200, 60),
         ("overview, 100 hosts x 60 services", fleet, 200, 110),
         ("host view, 60 services", host_view, 200, 60),
