@@ -3,7 +3,6 @@
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::app::{App, Connection, HostEntry};
@@ -84,6 +83,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let mut group: Option<&str> = None;
     for i in order {
+        if lines.len() >= usize::from(area.height) {
+            break; // the rows below the window are not drawn: do not make them
+        }
         let h = &app.hosts[i];
         if app.group_by_role && group != Some(h.role.as_str()) {
             group = Some(h.role.as_str());
@@ -96,5 +98,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         lines.push(Line::styled(row(&cells(h, app.now_ms)), style));
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    let buf = frame.buffer_mut();
+    for (line, y) in lines.iter().zip(area.top()..area.bottom()) {
+        buf.set_line(area.x, y, line, area.width);
+    }
 }
