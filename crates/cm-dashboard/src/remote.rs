@@ -1,13 +1,16 @@
 //! Remote mode: one task per host keeps a subscription open, reconnecting with
 //! backoff, and turns what happens into messages for the UI. A snapshot is
 //! always attributed to the host its connection dialled (whose certificate the
-//! TLS layer checked), never to a name read from the snapshot.
+//! TLS layer checked), never to a name read from the snapshot. Dials start a
+//! little apart; leaving closes every connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cm_net::client::subscribe;
 use cm_net::{code, tls, Identity, Role};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::app::{Connection, Msg};
 use crate::config::{DashboardConfig, HostConfig};
@@ -20,6 +23,13 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// live again within about 3 s.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The least time between the starts of two dials. A fleet dialled at once
+/// (at start-up, or when the network comes back) answers at once too, and
+/// the handshakes and first snapshots of many hosts overflow a receive
+/// buffer the kernel kept small (net.core.rmem_max); spaced out, 50 hosts
+/// take 0.1 s to dial.
+const DIAL_SPACING: Duration = Duration::from_millis(2);
 
 /// How long leaving waits for the agents to hear that the dashboard goes:
 /// long enough for the CONNECTION_CLOSE frames to leave, short enough that
@@ -62,9 +72,11 @@ pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<Pool> 
                     return;
                 }
             };
+            let dials = Arc::new(DialPacer::new());
             let mut tasks = tokio::task::JoinSet::new();
             for (i, host) in config.hosts.into_iter().enumerate() {
-                tasks.spawn(watch_host(endpoint.clone(), role, i, host, messages.clone()));
+                let dial = Dial { endpoint: endpoint.clone(), pacer: dials.clone(), role };
+                tasks.spawn(watch_host(dial, i, host, messages.clone()));
             }
             tokio::select! {
                 _ = stopped => {}
@@ -80,14 +92,47 @@ pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<Pool> 
     Ok(Pool { stop: Some(stop), thread: Some(thread) })
 }
 
+/// Hands out the start times of dials, at least [`DIAL_SPACING`] apart. A
+/// dial that does not answer does not hold up the others, as a limit on
+/// dials in flight would.
+#[derive(Debug)]
+struct DialPacer {
+    next: std::sync::Mutex<Instant>,
+}
+
+impl DialPacer {
+    fn new() -> Self {
+        DialPacer { next: std::sync::Mutex::new(Instant::now()) }
+    }
+
+    /// The time a dial asked for at `now` may start.
+    fn turn(&self, now: Instant) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = (*next).max(now);
+        *next = turn + DIAL_SPACING;
+        turn
+    }
+
+    async fn wait_turn(&self) {
+        tokio::time::sleep_until(self.turn(Instant::now())).await;
+    }
+}
+
+/// What every host's task dials with.
+struct Dial {
+    endpoint: quinn::Endpoint,
+    pacer: Arc<DialPacer>,
+    role: Role,
+}
+
 /// Keeps one host subscribed for as long as the UI listens.
-async fn watch_host(endpoint: quinn::Endpoint, role: Role, index: usize, host: HostConfig, tx: Sender) {
+async fn watch_host(dial: Dial, index: usize, host: HostConfig, tx: Sender) {
     let mut backoff = MIN_BACKOFF;
     let send_state = |connection: Connection, interval_ms: Option<u64>| {
         tx.send(Msg::Connection { host: index, connection, interval_ms }).is_ok()
     };
     loop {
-        let reason = match connect_and_stream(&endpoint, role, index, &host, &tx, &mut backoff).await {
+        let reason = match connect_and_stream(&dial, index, &host, &tx, &mut backoff).await {
             Ok(()) => return, // the UI is gone
             Err(reason) => reason,
         };
@@ -101,8 +146,7 @@ async fn watch_host(endpoint: quinn::Endpoint, role: Role, index: usize, host: H
 
 /// One subscription, until it ends. `Ok` only when the UI stopped listening.
 async fn connect_and_stream(
-    endpoint: &quinn::Endpoint,
-    role: Role,
+    dial: &Dial,
     index: usize,
     host: &HostConfig,
     tx: &Sender,
@@ -114,7 +158,9 @@ async fn connect_and_stream(
         .map_err(|e| format!("cannot resolve {target}: {e}"))?
         .next()
         .ok_or_else(|| format!("{target} has no address"))?;
-    let mut sub = subscribe(endpoint, addr, &host.name, role, DIAL_TIMEOUT).await.map_err(|e| e.to_string())?;
+    dial.pacer.wait_turn().await;
+    let mut sub =
+        subscribe(&dial.endpoint, addr, &host.name, dial.role, DIAL_TIMEOUT).await.map_err(|e| e.to_string())?;
     *backoff = MIN_BACKOFF;
     let connected =
         Msg::Connection { host: index, connection: Connection::Connected, interval_ms: Some(sub.welcome.interval_ms) };
@@ -133,5 +179,21 @@ async fn connect_and_stream(
             Ok(None) => return Err("the agent ended the stream".into()),
             Err(e) => return Err(sub.conn.close_reason().map_or_else(|| e.to_string(), |r| r.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dials_asked_for_together_start_one_spacing_apart_and_a_later_one_at_once() {
+        let pacer = DialPacer::new();
+        let t0 = Instant::now();
+        let turns: Vec<Duration> = (0..4).map(|_| pacer.turn(t0) - t0).collect();
+        assert_eq!(turns, [0, 1, 2, 3].map(|n| DIAL_SPACING * n));
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(pacer.turn(later), later, "nothing waiting: no wait");
+        assert_eq!(pacer.turn(later), later + DIAL_SPACING);
     }
 }
