@@ -100,20 +100,49 @@ fn snapshot() -> HostSnapshot {
     }
 }
 
+/// A 1.0 update, as 1.0 agents computed it: `null` for unchanged sections.
 fn update() -> SnapshotUpdate {
-    let mut next = snapshot();
-    next.seq = 43;
-    next.timestamp_ms += 2000;
-    next.cpu.as_mut().unwrap().load1 = 0.5;
-    next.services = Some(vec![Service {
+    let mut cpu = snapshot().cpu.unwrap();
+    cpu.load1 = 0.5;
+    SnapshotUpdate {
+        seq: 43,
+        base_seq: 42,
+        timestamp_ms: 1_764_000_002_000,
+        uptime_seconds: 86_400,
+        cpu: Some(Some(cpu)),
+        services_present: Some(true),
+        services: vec![gitea()],
+        ..Default::default()
+    }
+}
+
+fn gitea() -> Service {
+    Service {
         name: "gitea.service".into(),
         active_state: "failed".into(),
         result: "exit-code".into(),
         status: Status::Critical,
         reason: Some("failed (exit-code)".into()),
         ..Default::default()
-    }]);
-    diff(&snapshot(), &next)
+    }
+}
+
+/// A 1.1 patch: a changed load, a section removed (null), a service list
+/// patched by index, a filesystem figure within its tolerance left out.
+fn patch() -> Patch {
+    let mut old = snapshot();
+    old.services = Some(vec![Service { name: "gitea.service".into(), ..Default::default() }]);
+    let mut next = old.clone();
+    next.seq = 43;
+    next.timestamp_ms += 2000;
+    next.cpu.as_mut().unwrap().load1 = 0.5;
+    next.gpus.clear();
+    next.memory = None;
+    next.filesystems[0].used_bytes += 4096;
+    next.services = Some(vec![gitea()]);
+    let (old, next) = (ciborium::Value::serialized(&old).unwrap(), ciborium::Value::serialized(&next).unwrap());
+    let Some(ciborium::Value::Map(changes)) = cm_proto::patch::diff(&old, &next, false) else { panic!("no patch") };
+    Patch { base_seq: 42, changes: changes.into_iter().map(|(k, v)| (k.into_text().unwrap(), v)).collect() }
 }
 
 fn cases() -> Vec<(&'static str, Message)> {
@@ -132,6 +161,8 @@ fn cases() -> Vec<(&'static str, Message)> {
         ("refused", Message::Refused { reason: "certificate role 'agent' may not subscribe".into() }),
         ("snapshot", Message::Snapshot(Box::new(snapshot()))),
         ("update", Message::Update(Box::new(update()))),
+        ("hello-1.1", Message::Hello { major: 1, minor: 1, role: "dashboard".into(), subscribe: true }),
+        ("patch", Message::Patch(Box::new(patch()))),
     ]
 }
 
@@ -147,6 +178,21 @@ fn golden_files_decode_to_the_same_messages() {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (see this file's header)", path.display()));
         assert_eq!(decode(&bytes).unwrap(), msg, "{name}.cbor no longer decodes to the same message");
     }
+}
+
+#[test]
+fn the_patch_golden_says_what_changed_and_nothing_else() {
+    let patch = patch();
+    let keys: Vec<&str> = patch.changes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["seq", "timestamp_ms", "cpu", "memory", "gpus", "services"]);
+    let mut held = snapshot();
+    held.services = Some(vec![Service { name: "gitea.service".into(), ..Default::default() }]);
+    let mut value = ciborium::Value::serialized(&held).unwrap();
+    cm_proto::patch::apply(&mut value, &patch.as_map()).unwrap();
+    let after: HostSnapshot = value.deserialized().unwrap();
+    assert_eq!((after.seq, after.memory.is_none(), after.gpus.len()), (43, true, 0));
+    assert_eq!(after.services.unwrap()[0], gitea());
+    assert_eq!(after.filesystems[0].used_bytes, held.filesystems[0].used_bytes, "within tolerance: not sent");
 }
 
 #[test]
