@@ -386,7 +386,9 @@ fn a_client_written_from_the_protocol_document_in_python() {
     assert_eq!(v["snapshot"]["host"], "srv01");
     assert!(v["snapshot"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
     let after = &v["after_update"];
-    assert_eq!(after["seq"].as_u64(), v["snapshot"]["seq"].as_u64().map(|s| s + 1), "the update applied in Python");
+    assert!(after["seq"].as_u64() > v["snapshot"]["seq"].as_u64(), "the patches applied in Python: {after}");
+    assert_eq!(after["memory"]["total_bytes"], v["snapshot"]["memory"]["total_bytes"]);
+    assert!(after["cpu"]["load1"].is_number(), "{after}");
 
     let refused =
         Command::new("python3").args([client, "srv01", "127.0.0.1", &port, &format!("{d}/ca.pem")]).output().unwrap();
