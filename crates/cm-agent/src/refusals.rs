@@ -90,10 +90,7 @@ mod tests {
         }
         assert_eq!(log.record(b, "refused b".into(), t0 + Duration::from_secs(30)), ["refused b"]);
         assert!(log.flush(t0 + Duration::from_secs(59)).is_empty());
-        assert_eq!(
-            log.flush(t0 + WINDOW),
-            ["59 more from 192.0.2.1 in the last minute, the last: refused a: 60"]
-        );
+        assert_eq!(log.flush(t0 + WINDOW), ["59 more from 192.0.2.1 in the last minute, the last: refused a: 60"]);
         // b said it once: no summary. A new window starts with a logged line again.
         assert!(log.flush(t0 + Duration::from_secs(90)).is_empty());
         assert_eq!(log.record(a, "refused a: again".into(), t0 + Duration::from_secs(91)), ["refused a: again"]);

@@ -162,9 +162,12 @@ async fn refusals_are_clear_on_both_sides() {
     assert!(err.to_string().contains("certificate not valid for name \"srv02\""), "{err}");
     // The first refusal from an address is logged at once; the others from it
     // are summed up (at the latest when the agent stops), so retries cannot flood the log.
-    agent.wait_log("refusing srv02", |l| l.starts_with("cm-agent: refused srv02 (127.0.0.1:") && l.contains("may not subscribe"));
+    agent.wait_log("refusing srv02", |l| {
+        l.starts_with("cm-agent: refused srv02 (127.0.0.1:") && l.contains("may not subscribe")
+    });
     let (_, log) = agent.stop();
-    let summary = log.lines().find(|l| l.starts_with("cm-agent: 2 more from 127.0.0.1 in the last minute")).expect(&log);
+    let summary =
+        log.lines().find(|l| l.starts_with("cm-agent: 2 more from 127.0.0.1 in the last minute")).expect(&log);
     assert!(summary.contains("refused this agent's certificate"), "the dashboard refused the agent: {summary}");
 }
 
