@@ -274,7 +274,7 @@ mod tests {
             assert!((held - want).abs() <= want * 0.001, "step {step}: {held} vs {want}");
         }
         assert!((4..=6).contains(&sent), "sent {sent} times: once the drift passes 10 MiB");
-        assert_eq!(diff(&peer, &at(10_000 * mib + 50 * mib), true).is_some(), true, "exact sees the rest");
+        assert!(diff(&peer, &at(10_000 * mib + 50 * mib), true).is_some(), "exact sees the rest");
     }
 
     #[test]
