@@ -32,7 +32,7 @@ in
     agent1 = common.agentNode "agent1" { };
     intruder = {
       imports = [ self.nixosModules.default ];
-      environment.systemPackages = [ self.packages.${pkgs.system}.default ];
+      environment.systemPackages = [ self.packages.${pkgs.stdenv.hostPlatform.system}.default ];
     };
   };
 

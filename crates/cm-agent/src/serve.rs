@@ -212,7 +212,11 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
                 Action::Send(bytes) => {
                     let Some(s) = send.as_mut() else { continue };
                     if let Err(e) = s.write_all(&bytes).await {
-                        session.handle_closed(&conn.close_reason().map_or_else(|| e.to_string(), |r| r.to_string()));
+                        let why = match e {
+                            quinn::WriteError::ConnectionLost(e) => e.to_string(),
+                            other => other.to_string(),
+                        };
+                        session.handle_closed(&why);
                     }
                 }
                 Action::Finish => {
@@ -246,6 +250,7 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
             Event::Stream(Err(e)) | Event::Closed(e) => session.handle_closed(&e.to_string()),
             Event::Read(Ok(Some(n))) => session.handle_input(&buf[..n], now),
             Event::Read(Ok(None)) => session.handle_finished(now),
+            Event::Read(Err(quinn::ReadError::ConnectionLost(e))) => session.handle_closed(&e.to_string()),
             Event::Read(Err(e)) => session.handle_closed(&e.to_string()),
             Event::Snapshot(false) => return, // the agent is stopping
             Event::Snapshot(true) => {

@@ -161,7 +161,10 @@ pub fn apply(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
 }
 
 fn apply_at(target: &mut Value, patch: &Value, path: &mut String) -> Result<(), PatchError> {
-    let fail = |path: &String, what: String| PatchError { path: if path.is_empty() { ".".into() } else { path.clone() }, what };
+    let fail = |path: &String, what: String| PatchError {
+        path: if path.is_empty() { ".".into() } else { path.clone() },
+        what,
+    };
     match (target, patch) {
         (Value::Array(items), Value::Map(entries)) if index_keys(entries) => {
             for (k, p) in entries {
@@ -228,7 +231,10 @@ mod tests {
     fn absent_is_unchanged_null_is_removed() {
         assert_eq!(roundtrip(r#"{"a":1,"b":2}"#, r#"{"a":1,"b":2}"#), None);
         assert_eq!(roundtrip(r#"{"a":1,"b":{"c":2}}"#, r#"{"a":1}"#), Some(v(r#"{"b":null}"#)));
-        assert_eq!(roundtrip(r#"{"a":1,"b":{"c":2,"d":3}}"#, r#"{"a":1,"b":{"c":2,"d":4}}"#), Some(v(r#"{"b":{"d":4}}"#)));
+        assert_eq!(
+            roundtrip(r#"{"a":1,"b":{"c":2,"d":3}}"#, r#"{"a":1,"b":{"c":2,"d":4}}"#),
+            Some(v(r#"{"b":{"d":4}}"#))
+        );
         // A value that becomes null: the key goes (null and absent mean the same in a snapshot).
         let mut o = v(r#"{"cpu":{"load1":1}}"#);
         let p = diff(&o, &v(r#"{"cpu":null}"#), false).unwrap();
@@ -241,10 +247,8 @@ mod tests {
     fn arrays_of_the_same_length_are_patched_by_index() {
         let old = r#"{"s":[{"n":"a","m":1},{"n":"b","m":2},{"n":"c","m":3}]}"#;
         let p = roundtrip(old, r#"{"s":[{"n":"a","m":1},{"n":"b","m":5},{"n":"c","m":3}]}"#).unwrap();
-        let expected = Value::Map(vec![(
-            Value::Text("s".into()),
-            Value::Map(vec![(Value::Integer(1.into()), v(r#"{"m":5}"#))]),
-        )]);
+        let expected =
+            Value::Map(vec![(Value::Text("s".into()), Value::Map(vec![(Value::Integer(1.into()), v(r#"{"m":5}"#))]))]);
         assert_eq!(p, expected);
         // Another length, or most elements changed: the whole array.
         assert_eq!(roundtrip(old, r#"{"s":[]}"#), Some(v(r#"{"s":[]}"#)));
@@ -270,7 +274,7 @@ mod tests {
             assert!((held - want).abs() <= want * 0.001, "step {step}: {held} vs {want}");
         }
         assert!((4..=6).contains(&sent), "sent {sent} times: once the drift passes 10 MiB");
-        assert_eq!(diff(&peer, &at(10_000 * mib + 50 * mib), true).is_some(), true, "exact sees the rest");
+        assert!(diff(&peer, &at(10_000 * mib + 50 * mib), true).is_some(), "exact sees the rest");
     }
 
     #[test]

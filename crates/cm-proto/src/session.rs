@@ -106,7 +106,9 @@ pub struct AgentInfo {
 
 #[derive(Debug)]
 enum AgentState {
-    AwaitingHello { deadline: Instant },
+    AwaitingHello {
+        deadline: Instant,
+    },
     Subscribed(Box<Mirror>),
     /// Welcomed without a subscription: nothing more follows on this stream.
     Welcomed,
@@ -277,7 +279,10 @@ impl AgentSession {
         let role = match &self.peer.role {
             Ok(role) if role.may_subscribe() || !subscribe => *role,
             Ok(role) => {
-                return self.refuse(code::REFUSED, format!("certificate role {role} may not subscribe (dashboard or operator may)"))
+                return self.refuse(
+                    code::REFUSED,
+                    format!("certificate role {role} may not subscribe (dashboard or operator may)"),
+                )
             }
             Err(why) => return self.refuse(code::REFUSED, why.clone()),
         };
@@ -446,8 +451,7 @@ pub struct ClientSession {
 impl ClientSession {
     /// A session that says hello with `role`, asking for snapshots when `subscribe`.
     pub fn new(role: Role, subscribe: bool) -> Self {
-        let hello =
-            Message::Hello { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, role: role.to_string(), subscribe };
+        let hello = Message::Hello { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, role: role.to_string(), subscribe };
         Self {
             state: ClientState::AwaitingWelcome,
             decoder: FrameDecoder::new(crate::frame::MAX_FRAME_BYTES),
@@ -510,16 +514,21 @@ impl ClientSession {
                 self.events.push_back(ClientEvent::State);
             }
             (ClientState::Welcomed, Message::Patch(p)) => {
-                let (value, snapshot) = self.held.as_mut().ok_or_else(|| ProtocolError("a patch before any snapshot".into()))?;
+                let (value, snapshot) =
+                    self.held.as_mut().ok_or_else(|| ProtocolError("a patch before any snapshot".into()))?;
                 if p.base_seq != snapshot.seq {
-                    return Err(ProtocolError(format!("patch for snapshot {} applied to {}", p.base_seq, snapshot.seq)));
+                    return Err(ProtocolError(format!(
+                        "patch for snapshot {} applied to {}",
+                        p.base_seq, snapshot.seq
+                    )));
                 }
                 crate::patch::apply(value, &p.as_map()).map_err(|e| ProtocolError(e.to_string()))?;
                 *snapshot = value.deserialized().map_err(|e| ProtocolError(format!("patched state: {e}")))?;
                 self.events.push_back(ClientEvent::State);
             }
             (ClientState::Welcomed, Message::Update(u)) => {
-                let (value, snapshot) = self.held.as_mut().ok_or_else(|| ProtocolError("an update before any snapshot".into()))?;
+                let (value, snapshot) =
+                    self.held.as_mut().ok_or_else(|| ProtocolError("an update before any snapshot".into()))?;
                 crate::delta::apply(snapshot, *u).map_err(|e| ProtocolError(e.to_string()))?;
                 *value = Value::serialized(&*snapshot).map_err(|e| ProtocolError(e.to_string()))?;
                 self.events.push_back(ClientEvent::State);

@@ -201,3 +201,64 @@ fn a_snapshot_frame_is_small() {
     // Field names travel with every snapshot: keep this one well under 2 kB.
     assert!(frame.len() < 2048, "snapshot frame is {} bytes", frame.len());
 }
+
+/// Every row of the tolerance table in docs/PROTOCOL.md says what
+/// `cm_proto::patch::tolerance` does, so the document cannot go stale.
+#[test]
+fn the_protocol_document_lists_the_tolerances_the_code_uses() {
+    use cm_proto::patch::{tolerance, Tolerance};
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md")).unwrap();
+    let table = doc.split("| field | tolerance |").nth(1).expect("the tolerance table");
+    let mut rows = 0;
+    for line in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells[0] == "everything else" {
+            continue;
+        }
+        // "`cpu.frequency_hz`, `max_frequency_hz`": a short name shares the section of the name before it.
+        let names: Vec<&str> = cells[0].split(", ").map(|n| n.trim_matches('`')).collect();
+        let mut first: Vec<&str> = names[0].split('.').collect();
+        for name in &names {
+            let mut path: Vec<&str> = name.split('.').collect();
+            const SECTIONS: [&str; 8] =
+                ["uptime_seconds", "cpu", "memory", "gpus", "drives", "filesystems", "services", "collectors"];
+            if !SECTIONS.contains(&path[0]) {
+                path = first[..first.len() - 1].iter().copied().chain(path).collect();
+            } else {
+                first = path.clone();
+            }
+            let field = path.last().unwrap();
+            let scale = |unit: &str| match unit {
+                "MiB" => (1u64 << 20) as f64,
+                "MHz" => 1e6,
+                "s" if field.ends_with("_ms") => 1000.0,
+                "s" if field.ends_with("_usec") => 1e6,
+                "ms" if field.ends_with("_us") => 1000.0,
+                "" => 1.0,
+                other => panic!("{line}: unit {other}"),
+            };
+            let parse = |text: &str| {
+                let (n, unit) = text.split_once(' ').unwrap_or((text, ""));
+                n.parse::<f64>().unwrap() * scale(unit)
+            };
+            let want = match cells[1].split_once(" or ") {
+                Some((abs, rel)) => Tolerance::Within {
+                    abs: parse(abs),
+                    rel: rel.trim_end_matches(" %").parse::<f64>().unwrap() / 100.0,
+                },
+                None => Tolerance::Within { abs: parse(cells[1]), rel: 0.0 },
+            };
+            match (tolerance(&path), want) {
+                (Tolerance::Within { abs: a, rel: r }, Tolerance::Within { abs: b, rel: s }) => {
+                    assert!(
+                        (a - b).abs() < 1e-9 * b.max(1.0) && (r - s).abs() < 1e-12,
+                        "{name}: code {a} {r}, doc {b} {s}"
+                    )
+                }
+                (got, _) => panic!("{name}: the code says {got:?}"),
+            }
+            rows += 1;
+        }
+    }
+    assert!(rows >= 30, "read {rows} fields from the table");
+}

@@ -244,7 +244,13 @@ fn refusals_say_why_in_a_refused_message_then_close() {
     for (role, major, subscribe, want_code, want) in [
         (Err("certificate role \"admin\" is not a cm role".to_string()), 1, true, code::REFUSED, "not a cm role"),
         (Err("certificate carries no cm role".to_string()), 1, true, code::REFUSED, "no cm role"),
-        (Ok(Role::Agent), 1, true, code::REFUSED, "certificate role agent may not subscribe (dashboard or operator may)"),
+        (
+            Ok(Role::Agent),
+            1,
+            true,
+            code::REFUSED,
+            "certificate role agent may not subscribe (dashboard or operator may)",
+        ),
         (Ok(Role::Dashboard), 2, true, code::VERSION, "protocol 2.1 is not supported: this agent speaks 1.1"),
     ] {
         let mut p = Pair::new(role);
@@ -424,7 +430,13 @@ fn assert_within_tolerance(held: &HostSnapshot, truth: &HostSnapshot, context: &
     }
     if h.filesystems.len() == t.filesystems.len() {
         for (a, b) in h.filesystems.iter_mut().zip(&t.filesystems) {
-            assert!(near(a.used_bytes, b.used_bytes, MIB, 0.001), "{context}: {} {} vs {}", b.mount_point, a.used_bytes, b.used_bytes);
+            assert!(
+                near(a.used_bytes, b.used_bytes, MIB, 0.001),
+                "{context}: {} {} vs {}",
+                b.mount_point,
+                a.used_bytes,
+                b.used_bytes
+            );
             assert!(near(a.available_bytes, b.available_bytes, MIB, 0.001), "{context}: {} available", b.mount_point);
             (a.used_bytes, a.available_bytes) = (b.used_bytes, b.available_bytes);
         }
