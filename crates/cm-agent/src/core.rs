@@ -255,7 +255,12 @@ impl AgentCore {
                 cur.filesystems = s.filesystems;
             }
             Kind::Gpu => {
-                cur.gpus = gpu::collect(root, self.config.nvidia_smi.as_ref()).inspect_err(|_| cur.gpus.clear())?;
+                // A failing nvidia-smi leaves the AMD and Intel GPUs to show, and is the error.
+                let found = gpu::collect(root, self.config.nvidia_smi.as_ref());
+                cur.gpus = found.gpus;
+                if let Some(e) = found.error {
+                    return Err(e);
+                }
             }
             Kind::Systemd => {
                 let Some(collector) = &mut self.systemd else { return Ok(()) };
