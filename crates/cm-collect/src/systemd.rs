@@ -47,6 +47,9 @@ pub struct SystemdConfig {
     pub disk_cycle_time: Duration,
     /// Backup jobs run by systemd units (NixOS restic and borgbackup jobs).
     pub backups: Vec<BackupJob>,
+    /// How long one D-Bus call may wait for its answer: a stuck systemd or
+    /// dbus-daemon is an error after this, not a collector that waits forever.
+    pub call_timeout: Duration,
 }
 
 /// A backup job the agent reports on.
@@ -72,6 +75,7 @@ impl Default for SystemdConfig {
             disk_budget: Budget::default(),
             disk_cycle_time: Duration::from_secs(5),
             backups: Vec::new(),
+            call_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -150,11 +154,21 @@ fn prop_strings(p: &Props, key: &str) -> Vec<String> {
     p.get(key).and_then(|v| v.try_clone().ok()).and_then(|v| Vec::<String>::try_from(v).ok()).unwrap_or_default()
 }
 
-fn connect(address: Option<&str>) -> zbus::Result<Connection> {
-    match address {
-        Some(a) => zbus::blocking::connection::Builder::address(a)?.build(),
-        None => Connection::system(),
-    }
+fn connect(address: Option<&str>, call_timeout: Duration) -> zbus::Result<Connection> {
+    let builder = match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a)?,
+        None => zbus::blocking::connection::Builder::system()?,
+    };
+    // Bounds every call, not the handshake: zbus waits for the bus's answer to
+    // Hello with no limit, so a bus that accepts and then says nothing holds
+    // this. The agent's deadline on the whole systemd collection covers that.
+    builder.method_timeout(call_timeout).build()
+}
+
+/// zbus reports a call that got no answer within the method timeout as an
+/// I/O error of kind `TimedOut`.
+fn is_timeout(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 impl SystemdCollector {
@@ -199,9 +213,10 @@ impl SystemdCollector {
         }
         let (address, changed, alive, waker) =
             (self.config.address.clone(), self.changed.clone(), self.watcher_alive.clone(), self.waker.clone());
+        let call_timeout = self.config.call_timeout;
         let spawned = std::thread::Builder::new().name("systemd-watch".into()).spawn(move || {
             let run = || -> zbus::Result<()> {
-                let conn = connect(address.as_deref())?;
+                let conn = connect(address.as_deref(), call_timeout)?;
                 // systemd only emits unit signals to clients that subscribed.
                 conn.call_method(Some(DEST), MANAGER_PATH, Some(MANAGER), "Subscribe", &())?;
                 let rule = zbus::MatchRule::builder()
@@ -234,8 +249,10 @@ impl SystemdCollector {
     /// bus is not an error: [`Outcome::note`] says why there are no services.
     pub fn collect(&mut self, root: &SysRoot) -> Result<Outcome, CollectError> {
         if self.conn.is_none() {
-            match connect(self.config.address.as_deref()) {
+            match connect(self.config.address.as_deref(), self.config.call_timeout) {
                 Ok(c) => self.conn = Some(c),
+                // A bus that is there but does not answer is a fault, not an absent systemd.
+                Err(e) if is_timeout(&e) => return Err(self.error(&e)),
                 Err(e) => {
                     return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() })
                 }
@@ -256,9 +273,18 @@ impl SystemdCollector {
                 if is_no_systemd(&e) {
                     return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() });
                 }
-                Err(CollectError::Command { command: "systemd over D-Bus".into(), message: e.to_string() })
+                Err(self.error(&e))
             }
         }
+    }
+
+    fn error(&self, e: &zbus::Error) -> CollectError {
+        let message = if is_timeout(e) {
+            format!("no answer within {:.1} s", self.config.call_timeout.as_secs_f64())
+        } else {
+            e.to_string()
+        };
+        CollectError::Command { command: "systemd over D-Bus".into(), message }
     }
 
     fn unit_path(&self, name: &str) -> zbus::Result<String> {
@@ -469,6 +495,74 @@ mod tests {
         assert!(glob_match("restic-backups-*.service", "restic-backups-b2.service"));
         assert!(glob_match("sshd?.service", "sshd2.service"));
         assert!(!glob_match("sshd?.service", "sshd.service"));
+    }
+
+    /// A unix socket that plays a bus just far enough for zbus to connect
+    /// (the handshake and the bus's reply to `Hello`), then never answers a
+    /// call: a dbus-daemon or systemd that hangs.
+    fn silent_bus(name: &str) -> String {
+        use std::io::{Read, Write};
+        let path = std::env::temp_dir().join(format!("cm-silent-bus-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let (mut authenticated, mut welcomed) = (false, false);
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        seen.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&seen).into_owned();
+                        if !authenticated && text.contains("AUTH") && text.contains("\r\n") {
+                            authenticated = true;
+                            let _ = stream.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n");
+                        }
+                        // Then NEGOTIATE_UNIX_FD, BEGIN and the Hello call (a little-endian
+                        // header: its serial is at bytes 8..12), all in one go.
+                        let Some(at) = text.find("BEGIN\r\n").map(|i| i + 7) else { continue };
+                        if welcomed || seen.len() < at + 12 {
+                            continue;
+                        }
+                        welcomed = true;
+                        let serial: [u8; 4] = seen[at + 8..at + 12].try_into().unwrap();
+                        let _ = stream.write_all(b"AGREE_UNIX_FD\r\n");
+                        let _ = stream.write_all(&hello_reply(serial));
+                    }
+                });
+            }
+        });
+        format!("unix:path={}", path.display())
+    }
+
+    /// The bus's METHOD_RETURN to `Hello` (reply serial `serial`), naming the
+    /// client `:1.1`, as the D-Bus specification lays out the bytes.
+    fn hello_reply(serial: [u8; 4]) -> Vec<u8> {
+        let mut m = vec![b'l', 2, 1, 1]; // little-endian, method return, no reply expected, version 1
+        m.extend_from_slice(&9u32.to_le_bytes()); // body length
+        m.extend_from_slice(&1u32.to_le_bytes()); // this message's serial
+        m.extend_from_slice(&15u32.to_le_bytes()); // length of the header field array
+        m.extend_from_slice(&[5, 1, b'u', 0]); // REPLY_SERIAL: u32
+        m.extend_from_slice(&serial);
+        m.extend_from_slice(&[8, 1, b'g', 0, 1, b's', 0]); // SIGNATURE: "s"
+        m.push(0); // the header ends on an 8-byte boundary
+        m.extend_from_slice(&4u32.to_le_bytes());
+        m.extend_from_slice(b":1.1\0");
+        m
+    }
+
+    #[test]
+    fn a_bus_that_never_answers_is_an_error_after_the_call_timeout() {
+        let mut c = SystemdCollector::new(SystemdConfig {
+            address: Some(silent_bus("calls")),
+            call_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let start = Instant::now();
+        let err = c.collect(&SysRoot::live()).unwrap_err().to_string();
+        assert_eq!(err, "systemd over D-Bus: no answer within 0.3 s");
+        assert!(start.elapsed() < Duration::from_secs(10), "waited {:?}", start.elapsed());
     }
 
     #[test]
