@@ -206,6 +206,19 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
                     timer: None,
                 },
                 BackupJob { name: "broken".into(), kind: "borg".into(), unit: "cm-fails.service".into(), timer: None },
+                // A name systemd refuses outright, and one it does not know.
+                BackupJob {
+                    name: "bad-name".into(),
+                    kind: "restic".into(),
+                    unit: "cm bad name.service".into(),
+                    timer: None,
+                },
+                BackupJob {
+                    name: "typo".into(),
+                    kind: "restic".into(),
+                    unit: "cm-no-such-backup.service".into(),
+                    timer: None,
+                },
             ],
             ..Default::default()
         }),
@@ -225,6 +238,13 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
     let broken = backups.iter().find(|b| b.name == "broken").unwrap();
     assert_eq!((broken.result.as_deref(), broken.status), (Some("exit-code"), Status::Critical), "{broken:?}");
     assert_eq!(broken.next_run_ms, None, "no timer");
+    // Each bad job is reported alone, unknown with the reason; the rest were read above.
+    let bad = backups.iter().find(|b| b.name == "bad-name").unwrap();
+    assert_eq!(bad.status, Status::Unknown, "{bad:?}");
+    assert!(bad.reason.as_deref().unwrap().starts_with("cannot read cm bad name.service: "), "{bad:?}");
+    let typo = backups.iter().find(|b| b.name == "typo").unwrap();
+    assert_eq!(typo.status, Status::Unknown, "{typo:?}");
+    assert!(typo.reason.as_deref().unwrap().contains("cm-no-such-backup.service (not-found)"), "{typo:?}");
 
     // The bus going away and coming back: a clear error, then service again.
     c.exec(&["systemctl", "stop", "dbus.socket", "dbus.service"]);

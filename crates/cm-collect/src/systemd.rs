@@ -261,12 +261,11 @@ impl SystemdCollector {
         if !self.watcher_alive.load(Ordering::Acquire) {
             self.spawn_watcher();
         }
-        let read = self.read_units(root).and_then(|services| {
-            let backups = if self.config.backups.is_empty() { None } else { Some(self.read_backups()?) };
-            Ok((services, backups))
-        });
-        match read {
-            Ok((services, backups)) => Ok(Outcome { services: Some(services), note: None, backups }),
+        match self.read_units(root) {
+            Ok(services) => {
+                let backups = (!self.config.backups.is_empty()).then(|| self.read_backups());
+                Ok(Outcome { services: Some(services), note: None, backups })
+            }
             Err(e) => {
                 // The bus went away (systemd restarting, dbus down): reconnect next time.
                 self.conn = None;
@@ -293,42 +292,21 @@ impl SystemdCollector {
     }
 
     /// Each backup job's last run (from its service) and next run (from its timer).
-    fn read_backups(&self) -> zbus::Result<Vec<Backup>> {
-        let mut out = Vec::new();
-        for job in &self.config.backups {
-            let path = self.unit_path(&job.unit)?;
-            let unit = self.get_all(&path, "org.freedesktop.systemd1.Unit").unwrap_or_default();
-            let svc = self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default();
-            let start = prop_u64(&svc, "ExecMainStartTimestamp").filter(|t| *t > 0);
-            let exit = prop_u64(&svc, "ExecMainExitTimestamp").filter(|t| *t > 0);
-            let active = prop_str(&unit, "ActiveState").unwrap_or_default();
-            let running = matches!(active.as_str(), "activating" | "active" | "deactivating") && exit < start;
-            let result = match (start, running) {
-                (None, _) => None,
-                (Some(_), true) => Some("running".to_string()),
-                (Some(_), false) => prop_str(&svc, "Result"),
-            };
-            let timer = job
-                .timer
-                .clone()
-                .unwrap_or_else(|| format!("{}.timer", job.unit.strip_suffix(".service").unwrap_or(&job.unit)));
-            let timer = self.unit_path(&timer).and_then(|p| self.get_all(&p, "org.freedesktop.systemd1.Timer")).ok();
-            let next = timer.as_ref().and_then(next_elapse_realtime_us);
-            out.push(Backup {
-                name: job.name.clone(),
-                kind: job.kind.clone(),
-                unit: job.unit.clone(),
-                last_run_ms: start.map(|us| us / 1000),
-                duration_seconds: match (start, exit) {
-                    (Some(s), Some(e)) if e >= s && !running => Some((e - s) / 1_000_000),
-                    _ => None,
-                },
-                result,
-                next_run_ms: next.map(|us| us / 1000),
-                ..Default::default()
-            });
-        }
-        Ok(out)
+    fn read_backups(&self) -> Vec<Backup> {
+        each_backup(&self.config.backups, |job| self.read_backup(job))
+    }
+
+    fn read_backup(&self, job: &BackupJob) -> zbus::Result<Backup> {
+        let path = self.unit_path(&job.unit)?;
+        let unit = self.get_all(&path, "org.freedesktop.systemd1.Unit")?;
+        let svc = self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default();
+        let timer = job
+            .timer
+            .clone()
+            .unwrap_or_else(|| format!("{}.timer", job.unit.strip_suffix(".service").unwrap_or(&job.unit)));
+        // No timer (or none loaded) is normal: a job started by hand has no next run.
+        let timer = self.unit_path(&timer).and_then(|p| self.get_all(&p, "org.freedesktop.systemd1.Timer")).ok();
+        Ok(backup_from_props(job, &unit, &svc, timer.as_ref()))
     }
 
     fn read_units(&mut self, root: &SysRoot) -> zbus::Result<Vec<Service>> {
@@ -459,6 +437,59 @@ impl SystemdCollector {
     }
 }
 
+/// One backup per job, in the configured order. A job that cannot be read
+/// (a unit name systemd refuses, a call that fails) is reported alone, with
+/// the reason; the other jobs are read all the same.
+fn each_backup(jobs: &[BackupJob], mut read: impl FnMut(&BackupJob) -> zbus::Result<Backup>) -> Vec<Backup> {
+    jobs.iter()
+        .map(|job| read(job).unwrap_or_else(|e| unreadable_backup(job, format!("cannot read {}: {e}", job.unit))))
+        .collect()
+}
+
+/// A job the collector could not read. It has no result; its reason says
+/// why, and the agent judges it unknown rather than "has not run yet".
+fn unreadable_backup(job: &BackupJob, why: String) -> Backup {
+    Backup {
+        name: job.name.clone(),
+        kind: job.kind.clone(),
+        unit: job.unit.clone(),
+        reason: Some(why),
+        ..Default::default()
+    }
+}
+
+/// A backup job as systemd describes it: its service unit's `Unit` and
+/// `Service` properties, and its timer's `Timer` properties if it has one.
+fn backup_from_props(job: &BackupJob, unit: &Props, svc: &Props, timer: Option<&Props>) -> Backup {
+    let load = prop_str(unit, "LoadState").unwrap_or_default();
+    if load == "not-found" || load == "bad-setting" || load == "error" {
+        return unreadable_backup(job, format!("systemd cannot load {} ({load}): check the unit name", job.unit));
+    }
+    let start = prop_u64(svc, "ExecMainStartTimestamp").filter(|t| *t > 0);
+    let exit = prop_u64(svc, "ExecMainExitTimestamp").filter(|t| *t > 0);
+    let active = prop_str(unit, "ActiveState").unwrap_or_default();
+    let running = matches!(active.as_str(), "activating" | "active" | "deactivating") && exit < start;
+    let result = match (start, running) {
+        (None, _) => None,
+        (Some(_), true) => Some("running".to_string()),
+        (Some(_), false) => prop_str(svc, "Result"),
+    };
+    let next = timer.and_then(next_elapse_realtime_us);
+    Backup {
+        name: job.name.clone(),
+        kind: job.kind.clone(),
+        unit: job.unit.clone(),
+        last_run_ms: start.map(|us| us / 1000),
+        duration_seconds: match (start, exit) {
+            (Some(s), Some(e)) if e >= s && !running => Some((e - s) / 1_000_000),
+            _ => None,
+        },
+        result,
+        next_run_ms: next.map(|us| us / 1000),
+        ..Default::default()
+    }
+}
+
 /// When a timer fires next, in realtime microseconds. Calendar timers say so
 /// directly; monotonic ones (`OnUnitActiveSec=`) count on the kernel's
 /// monotonic clock, which systemd shares with us.
@@ -495,6 +526,78 @@ mod tests {
         assert!(glob_match("restic-backups-*.service", "restic-backups-b2.service"));
         assert!(glob_match("sshd?.service", "sshd2.service"));
         assert!(!glob_match("sshd?.service", "sshd.service"));
+    }
+
+    fn job(name: &str, unit: &str) -> BackupJob {
+        BackupJob { name: name.into(), kind: "restic".into(), unit: unit.into(), timer: None }
+    }
+
+    fn props(pairs: &[(&str, OwnedValue)]) -> Props {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.try_clone().unwrap())).collect()
+    }
+
+    fn text(s: &str) -> OwnedValue {
+        OwnedValue::from(zbus::zvariant::Str::from(s.to_owned()))
+    }
+
+    #[test]
+    fn a_finished_backup_has_its_result_duration_and_next_run() {
+        let unit = props(&[("LoadState", text("loaded")), ("ActiveState", text("inactive"))]);
+        let svc = props(&[
+            ("ExecMainStartTimestamp", OwnedValue::from(1_700_000_000_000_000u64)),
+            ("ExecMainExitTimestamp", OwnedValue::from(1_700_000_045_000_000u64)),
+            ("Result", text("success")),
+        ]);
+        let timer = props(&[("NextElapseUSecRealtime", OwnedValue::from(1_700_086_400_000_000u64))]);
+        let b = backup_from_props(&job("b2", "restic-backups-b2.service"), &unit, &svc, Some(&timer));
+        assert_eq!((b.result.as_deref(), b.duration_seconds), (Some("success"), Some(45)));
+        assert_eq!((b.last_run_ms, b.next_run_ms), (Some(1_700_000_000_000), Some(1_700_086_400_000)));
+        assert_eq!(b.reason, None);
+    }
+
+    #[test]
+    fn a_backup_that_started_after_its_last_exit_is_running() {
+        let unit = props(&[("LoadState", text("loaded")), ("ActiveState", text("activating"))]);
+        let svc = props(&[
+            ("ExecMainStartTimestamp", OwnedValue::from(1_700_000_100_000_000u64)),
+            ("ExecMainExitTimestamp", OwnedValue::from(1_700_000_045_000_000u64)),
+            ("Result", text("success")),
+        ]);
+        let b = backup_from_props(&job("b2", "restic-backups-b2.service"), &unit, &svc, None);
+        assert_eq!((b.result.as_deref(), b.duration_seconds, b.next_run_ms), (Some("running"), None, None));
+    }
+
+    #[test]
+    fn a_backup_unit_systemd_does_not_know_says_so() {
+        let unit = props(&[("LoadState", text("not-found")), ("ActiveState", text("inactive"))]);
+        let b = backup_from_props(&job("b2", "restic-backups-typo.service"), &unit, &Props::new(), None);
+        assert_eq!(b.result, None);
+        let reason = b.reason.unwrap();
+        assert!(reason.contains("restic-backups-typo.service (not-found)"), "{reason}");
+    }
+
+    #[test]
+    fn one_unreadable_backup_job_is_reported_alone() {
+        let jobs = [job("a", "a.service"), job("bad", "bad name.service"), job("c", "c.service")];
+        let backups = each_backup(&jobs, |j| {
+            if j.name == "bad" {
+                return Err(zbus::Error::Failure("Unit name bad name.service is not valid.".into()));
+            }
+            Ok(Backup {
+                name: j.name.clone(),
+                unit: j.unit.clone(),
+                result: Some("success".into()),
+                ..Default::default()
+            })
+        });
+        let names: Vec<&str> = backups.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["a", "bad", "c"]);
+        assert_eq!(backups[0].result.as_deref(), Some("success"));
+        assert_eq!(backups[2].result.as_deref(), Some("success"));
+        let bad = &backups[1];
+        assert_eq!((bad.unit.as_str(), bad.result.as_deref()), ("bad name.service", None));
+        let reason = bad.reason.as_deref().unwrap();
+        assert!(reason.starts_with("cannot read bad name.service: ") && reason.contains("is not valid"), "{reason}");
     }
 
     /// A unix socket that plays a bus just far enough for zbus to connect
