@@ -160,26 +160,10 @@ fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
     }
 }
 
-/// The collection thread: runs due collectors, publishes a snapshot after each round.
+/// The collection thread: the core publishes one snapshot per round of
+/// collectors and sleeps in between; it stops when nobody can receive any more.
 fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<HostSnapshot>>>) {
-    let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-    let mut core = AgentCore::new(config);
-    core.set_waker(Arc::new(move || {
-        let _ = wake_tx.send(());
-    }));
-    core.collect_all();
-    loop {
-        if tx.send(Some(Arc::new(core.snapshot()))).is_err() {
-            return;
-        }
-        loop {
-            let wait = core.next_due().saturating_duration_since(std::time::Instant::now());
-            let _ = wake_rx.recv_timeout(wait);
-            if core.collect_due(std::time::Instant::now()) > 0 {
-                break;
-            }
-        }
-    }
+    AgentCore::new(config).run(|snapshot| tx.send(Some(Arc::new(snapshot))).is_ok());
 }
 
 /// What woke a connection's loop.
