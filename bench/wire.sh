@@ -214,11 +214,13 @@ for _ in range(100):  # node_exporter is listening
     except OSError:
         time.sleep(0.1)
 
-peak = {p: {"rss": 0, "dirty": 0} for p in (agent, ne)}
+peak = {p: {"rss": 0, "dirty": 0, "series": []} for p in (agent, ne)}
 def sample():
     for p in (agent, ne):
-        peak[p]["rss"] = max(peak[p]["rss"], kib(p, "status", "VmRSS:"))
-        peak[p]["dirty"] = max(peak[p]["dirty"], kib(p, "smaps_rollup", "Private_Dirty:"))
+        rss, dirty = kib(p, "status", "VmRSS:"), kib(p, "smaps_rollup", "Private_Dirty:")
+        peak[p]["rss"], peak[p]["dirty"] = max(peak[p]["rss"], rss), max(peak[p]["dirty"], dirty)
+        peak[p]["series"].append((round(time.monotonic() - t0, 1), rss, dirty))
+        peak[p]["end_rss"], peak[p]["end_dirty"] = rss, dirty
 
 c0, cpu0, t0 = counters(), {p: cpu(p) for p in (agent, ne)}, time.monotonic()
 scraper = threading.Thread(target=scrape, args=(t0 + seconds,))
@@ -280,7 +282,9 @@ for name, n, svc, m, subs in cases:
     row = lambda label, x, y, r: print(f"{label:44}{x:>14}{y:>16}{r:>10}")
     row("CPU, s per minute", f"{cpu_a:.3f}", f"{cpu_n:.3f}", ratio(cpu_a, cpu_n))
     row("RSS, MB (peak)", f"{a['rss']/1024:.1f}", f"{ne['rss']/1024:.1f}", ratio(a["rss"], ne["rss"]))
+    row("  at the end", f"{a['end_rss']/1024:.1f}", f"{ne['end_rss']/1024:.1f}", ratio(a["end_rss"], ne["end_rss"]))
     row("private dirty, MB (peak)", f"{a['dirty']/1024:.2f}", f"{ne['dirty']/1024:.2f}", ratio(a["dirty"], ne["dirty"]))
+    row("  at the end", f"{a['end_dirty']/1024:.2f}", f"{ne['end_dirty']/1024:.2f}", ratio(a["end_dirty"], ne["end_dirty"]))
     row("wire, B/s per subscriber / per scraper", f"{agent_in + agent_out:.0f}", f"{ne_in + ne_out:.0f}",
         ratio(agent_in + agent_out, ne_in + ne_out))
     row("  to the server, B/s", f"{agent_in:.0f}", f"{ne_in:.0f}", "")
