@@ -3,8 +3,8 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{CollectError, ParseError};
 
-/// The root that `/proc` and `/sys` are read under: `/` on a live machine, a
-/// captured tree in tests and in `cm-agent snapshot --sysroot`.
+/// The root that `/proc`, `/sys`, `/run` and `/nix` are read under: `/` on a
+/// live machine, a captured tree in tests and in `cm-agent snapshot --sysroot`.
 #[derive(Debug, Clone)]
 pub struct SysRoot {
     root: PathBuf,
@@ -22,7 +22,7 @@ impl SysRoot {
         Self { root: PathBuf::from("/") }
     }
 
-    /// A captured tree holding `proc/` and `sys/`.
+    /// A captured tree holding `proc/` and `sys/` (and, for NixOS, `run/` and `nix/`).
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
