@@ -33,6 +33,18 @@ pub struct AgentConfig {
     /// `services.restic.backups` and `services.borgbackup.jobs`).
     #[serde(default)]
     pub backups: Vec<BackupEntry>,
+    #[serde(default)]
+    pub privileged: PrivilegedSection,
+}
+
+/// Privilege separation: SMART and the walks of other services' directories
+/// run in `cm-agent collect-privileged`, which writes them to `results`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivilegedSection {
+    /// The file the privileged collector writes and the agent reads. Unset:
+    /// the agent collects these itself (and needs the privilege).
+    pub results: Option<PathBuf>,
 }
 
 /// Status thresholds; `[warning, critical]` pairs, higher is worse.
@@ -114,11 +126,13 @@ pub struct CollectorSwitches {
     pub smart: bool,
     /// NVIDIA GPUs through nvidia-smi (AMD and Intel need nothing).
     pub nvidia: bool,
+    /// The nvidia-smi to run (default: `nvidia-smi` from PATH).
+    pub nvidia_smi: Option<String>,
 }
 
 impl Default for CollectorSwitches {
     fn default() -> Self {
-        Self { smart: true, nvidia: true }
+        Self { smart: true, nvidia: true, nvidia_smi: None }
     }
 }
 
@@ -292,6 +306,38 @@ impl AgentConfig {
         if !self.collectors.nvidia {
             core.nvidia_smi = None;
         }
+        if let (Some(smi), Some(program)) = (&mut core.nvidia_smi, &self.collectors.nvidia_smi) {
+            smi.program = program.clone();
+        }
+        if let Some(results) = &self.privileged.results {
+            // What needs privilege comes from the privileged collector.
+            core.smartctl = None;
+            if let Some(systemd) = &mut core.systemd {
+                systemd.measure_disks = false;
+            }
+            core.privileged_results = Some(results.clone());
+        }
+        core
+    }
+
+    /// How often the privileged collector looks for new units and writes its results.
+    pub const PRIVILEGED_INTERVAL: Duration = Duration::from_secs(30);
+
+    /// What `cm-agent collect-privileged` collects: drive health and the
+    /// services' directories (the systemd states come along, unused); no GPU.
+    pub fn core_privileged(&self) -> CoreConfig {
+        let mut core = self.core();
+        core.privileged_results = None;
+        core.nvidia_smi = None;
+        core.smartctl = self.collectors.smart.then(Default::default);
+        if let Some(systemd) = &mut core.systemd {
+            systemd.measure_disks = true;
+        }
+        let every = Self::PRIVILEGED_INTERVAL;
+        core.intervals.cpu = every;
+        core.intervals.memory = every;
+        core.intervals.gpu = Duration::from_secs(86_400);
+        core.intervals.storage = core.intervals.storage.max(every);
         core
     }
 }

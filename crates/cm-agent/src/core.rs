@@ -19,7 +19,7 @@ use cm_collect::cpu::CpuCollector;
 use cm_collect::gpu::NvidiaSmi;
 use cm_collect::smart::Smartctl;
 use cm_collect::systemd::{Outcome, SystemdCollector, SystemdConfig, Waker};
-use cm_collect::{gpu, host, memory, smart, storage, CollectError, SysRoot};
+use cm_collect::{gpu, host, memory, nixos, smart, storage, CollectError, SysRoot};
 use cm_proto::{CollectorReport, DriveHealth, DriveKind, HostSnapshot, Service};
 
 use crate::slow::{Answer, SlowSource, Start};
@@ -63,6 +63,9 @@ pub struct CoreConfig {
     /// Which systemd units to watch; `None` skips services.
     pub systemd: Option<SystemdConfig>,
     pub thresholds: Thresholds,
+    /// Where the privileged collector writes drive health and services' disk
+    /// usage; the agent reads them from there instead of collecting them.
+    pub privileged_results: Option<std::path::PathBuf>,
 }
 
 impl CoreConfig {
@@ -135,11 +138,23 @@ enum Kind {
     Gpu,
     Smart,
     Systemd,
+    Nixos,
+    Privileged,
 }
 
 impl Kind {
     /// In run order: SMART reads the drives that storage found.
-    const ALL: [Kind; 7] = [Kind::Host, Kind::Cpu, Kind::Memory, Kind::Storage, Kind::Gpu, Kind::Smart, Kind::Systemd];
+    const ALL: [Kind; 9] = [
+        Kind::Host,
+        Kind::Cpu,
+        Kind::Memory,
+        Kind::Storage,
+        Kind::Gpu,
+        Kind::Smart,
+        Kind::Systemd,
+        Kind::Nixos,
+        Kind::Privileged,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -150,6 +165,8 @@ impl Kind {
             Kind::Gpu => "gpu",
             Kind::Smart => "smart",
             Kind::Systemd => "systemd",
+            Kind::Nixos => "nixos",
+            Kind::Privileged => "privileged",
         }
     }
 }
@@ -229,6 +246,9 @@ pub struct AgentCore {
     cpu: CpuCollector,
     /// Drive health by drive name, kept between the (rare) SMART runs.
     health: BTreeMap<String, DriveHealth>,
+    /// The privileged collector's results, when it collects for this core.
+    privileged: Option<crate::privileged::Reader>,
+    privileged_ok: bool,
     /// The previous sample of each service, to tell new OOM kills from old ones.
     services_before: BTreeMap<String, Service>,
     /// When services were last asked for, to space reads after unit signals.
@@ -256,6 +276,7 @@ impl AgentCore {
             .into_iter()
             .filter(|kind| *kind != Kind::Smart || config.smartctl.is_some())
             .filter(|kind| *kind != Kind::Systemd || config.systemd.is_some())
+            .filter(|kind| *kind != Kind::Privileged || config.privileged_results.is_some())
             .map(|kind| Slot {
                 kind,
                 interval: match kind {
@@ -266,6 +287,9 @@ impl AgentCore {
                     Kind::Gpu => config.intervals.gpu,
                     Kind::Smart => config.intervals.smart,
                     Kind::Systemd => config.intervals.cpu,
+                    // Changes only with a switch or a boot.
+                    Kind::Nixos => config.intervals.storage,
+                    Kind::Privileged => config.intervals.cpu,
                 },
                 next_due: None,
                 report: None,
@@ -275,10 +299,13 @@ impl AgentCore {
         let (tx, events) = mpsc::channel();
         let inbox = Inbox { tx, waker: Arc::new(Mutex::new(None)) };
         let sources = Sources::spawn(&config, &inbox);
+        let privileged = config.privileged_results.clone().map(crate::privileged::Reader::new);
         Self {
             config,
             cpu: CpuCollector::default(),
             health: BTreeMap::new(),
+            privileged,
+            privileged_ok: false,
             services_before: BTreeMap::new(),
             systemd_last_run: None,
             slots,
@@ -442,6 +469,11 @@ impl AgentCore {
         for drive in &mut snap.drives {
             drive.health = self.health.get(&drive.name).cloned();
         }
+        if let (Some(reader), true) = (&mut self.privileged, self.privileged_ok) {
+            if let Ok(results) = reader.read(unix_ms()) {
+                results.merge_into(&mut snap);
+            }
+        }
         snap.seq = self.seq;
         snap.timestamp_ms = unix_ms();
         if let Some(services) = &mut snap.services {
@@ -572,6 +604,8 @@ impl AgentCore {
                 cur.services = None;
                 cur.backups = None;
             }
+            Kind::Nixos => cur.nixos = None,
+            Kind::Privileged => self.privileged_ok = false,
         }
     }
 
@@ -589,7 +623,7 @@ impl AgentCore {
             let kind = slot.kind;
             let next = Some(next_tick(anchor, slot.interval, now.max(due_at)));
             match kind {
-                Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage => {
+                Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage | Kind::Nixos | Kind::Privileged => {
                     self.run_cheap(i);
                     ran += 1;
                 }
@@ -643,7 +677,7 @@ impl AgentCore {
                 let limit = systemd.disk_cycle_time + systemd.disk_budget.time + systemd.call_timeout * 2;
                 source.start((), limit + DEADLINE_MARGIN, started)
             }
-            Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage => Start::Gone,
+            Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage | Kind::Nixos | Kind::Privileged => Start::Gone,
         }
     }
 
@@ -652,7 +686,7 @@ impl AgentCore {
             Kind::Gpu => self.sources.gpu.busy(),
             Kind::Smart => self.sources.smart.as_ref().is_some_and(|s| s.busy()),
             Kind::Systemd => self.sources.systemd.as_ref().is_some_and(|s| s.busy()),
-            Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage => false,
+            Kind::Host | Kind::Cpu | Kind::Memory | Kind::Storage | Kind::Nixos | Kind::Privileged => false,
         }
     }
 
@@ -694,11 +728,33 @@ impl AgentCore {
     fn run_cheap(&mut self, i: usize) {
         let kind = self.slots[i].kind;
         let started = Instant::now();
-        let result = self.collect_cheap(kind);
+        let result = match kind {
+            Kind::Privileged => self.read_privileged(),
+            _ => self.collect_cheap(kind).map_err(|e| e.to_string()),
+        };
         if result.is_err() {
             self.drop_data(kind);
         }
-        self.answered(kind, started.elapsed(), result.err().map(|e| e.to_string()), None);
+        self.answered(kind, started.elapsed(), result.err(), None);
+        // On a host that is not NixOS the collector is absent, not an error.
+        if kind == Kind::Nixos && self.current.nixos.is_none() {
+            if let Some(slot) = self.slot_mut(kind).filter(|s| s.report.as_ref().is_some_and(|r| r.error.is_none())) {
+                slot.report = None;
+            }
+        }
+    }
+
+    /// Checks that the privileged collector's results are there and fresh;
+    /// its own errors (a missing smartctl) are this report's.
+    fn read_privileged(&mut self) -> Result<(), String> {
+        let Some(reader) = &mut self.privileged else { return Ok(()) };
+        let read = reader.read(unix_ms());
+        self.privileged_ok = read.is_ok();
+        let results = read?;
+        match results.errors.is_empty() {
+            true => Ok(()),
+            false => Err(results.errors.join("; ")),
+        }
     }
 
     fn collect_cheap(&mut self, kind: Kind) -> Result<(), CollectError> {
@@ -720,7 +776,8 @@ impl AgentCore {
                 cur.drives = s.drives;
                 cur.filesystems = s.filesystems;
             }
-            Kind::Gpu | Kind::Smart | Kind::Systemd => {}
+            Kind::Nixos => cur.nixos = nixos::collect(root)?,
+            Kind::Gpu | Kind::Smart | Kind::Systemd | Kind::Privileged => {}
         }
         Ok(())
     }
@@ -790,17 +847,17 @@ mod tests {
     fn each_collector_runs_on_its_own_interval() {
         let mut core = AgentCore::new(CoreConfig::for_sysroot(captured()));
         let t0 = Instant::now();
-        assert_eq!(due_and_settled(&mut core, t0), 5, "everything runs first");
+        assert_eq!(due_and_settled(&mut core, t0), 6, "everything runs first");
         assert_eq!(due_and_settled(&mut core, t0), 0);
         assert_eq!(due_and_settled(&mut core, t0 + Duration::from_secs(2)), 2, "cpu and memory every 2 s");
         assert_eq!(due_and_settled(&mut core, t0 + Duration::from_secs(5)), 3, "gpu at 5 s, cpu and memory again");
-        assert_eq!(due_and_settled(&mut core, t0 + Duration::from_secs(10)), 5, "host and storage at 10 s");
+        assert_eq!(due_and_settled(&mut core, t0 + Duration::from_secs(10)), 6, "host, storage and nixos at 10 s");
         assert_eq!(core.interval(), Duration::from_secs(2));
     }
 
     #[test]
     fn collectors_due_together_share_a_round_even_when_the_loop_wakes_late() {
-        // cpu and memory every 2 s, gpu every 5 s, host and storage every 10 s;
+        // cpu and memory every 2 s, gpu every 5 s, host, storage and nixos every 10 s;
         // a loop that wakes at each next_due() a little late, as real ones do.
         let mut core = AgentCore::new(CoreConfig::for_sysroot(captured()));
         let t0 = Instant::now();
@@ -816,7 +873,7 @@ mod tests {
         }
         // Schedules kept to whole intervals from the start, so lateness never
         // splits the 10 s round into several a few milliseconds apart.
-        assert_eq!(rounds, [(2, 2), (4, 2), (5, 1), (6, 2), (8, 2), (10, 5)]);
+        assert_eq!(rounds, [(2, 2), (4, 2), (5, 1), (6, 2), (8, 2), (10, 6)]);
     }
 
     #[test]
@@ -1094,5 +1151,57 @@ mod tests {
         // One is forgiven: a loaded machine may schedule the gpu thread late.
         assert!(repeats <= 1, "{repeats} of 5 snapshots had no round of their own");
         assert!(snaps.iter().skip(1).all(|s| s.collector("gpu").is_some()));
+    }
+}
+
+#[cfg(test)]
+mod nixos_and_privileged_tests {
+    use super::*;
+
+    fn tree(name: &str) -> SysRoot {
+        SysRoot::at(format!("{}/../cm-collect/testdata/nixos/{name}", env!("CARGO_MANIFEST_DIR")))
+    }
+
+    #[test]
+    fn a_nixos_host_reports_its_state_and_another_host_no_nixos_collector() {
+        let mut core = AgentCore::new(CoreConfig::for_sysroot(tree("new-kernel")));
+        core.collect_all();
+        let snap = core.snapshot();
+        let nixos = snap.nixos.as_ref().expect("a NixOS tree");
+        assert!(nixos.reboot_needed, "{nixos:?}");
+        assert!(snap.collector("nixos").is_some_and(|r| r.error.is_none()));
+
+        let debian = SysRoot::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../cm-collect/testdata/debian-vm"));
+        let mut core = AgentCore::new(CoreConfig::for_sysroot(debian));
+        core.collect_all();
+        let snap = core.snapshot();
+        assert!(snap.nixos.is_none());
+        assert!(snap.collector("nixos").is_none(), "absent, not an error");
+    }
+
+    #[test]
+    fn the_privileged_collectors_results_reach_the_snapshot_and_their_absence_is_reported() {
+        let dir = std::env::temp_dir().join(format!("cm-core-privileged-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.cbor");
+        let _ = std::fs::remove_file(&path);
+        let debian = SysRoot::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../cm-collect/testdata/debian-vm"));
+        let config = CoreConfig { privileged_results: Some(path.clone()), ..CoreConfig::for_sysroot(debian) };
+        let mut core = AgentCore::new(config);
+        core.collect_all();
+        let snap = core.snapshot();
+        let report = snap.collector("privileged").expect("a report");
+        assert!(report.error.as_deref().unwrap().contains("cm-agent-collector.service"), "{report:?}");
+
+        let mut results =
+            crate::privileged::Results { written_ms: unix_ms(), interval_ms: 30_000, ..Default::default() };
+        let health = DriveHealth { wear_percent: Some(12.0), ..Default::default() };
+        results.drives.insert("vda".into(), health);
+        crate::privileged::write(&path, &results).unwrap();
+        core.collect_all();
+        let snap = core.snapshot();
+        assert!(snap.collector("privileged").unwrap().error.is_none());
+        let vda = snap.drives.iter().find(|d| d.name == "vda").unwrap();
+        assert_eq!(vda.health.as_ref().and_then(|h| h.wear_percent), Some(12.0));
     }
 }

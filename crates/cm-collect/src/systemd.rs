@@ -50,6 +50,9 @@ pub struct SystemdConfig {
     /// How long one D-Bus call may wait for its answer: a stuck systemd or
     /// dbus-daemon is an error after this, not a collector that waits forever.
     pub call_timeout: Duration,
+    /// Whether to walk the units' directories. An agent without privilege
+    /// lists them only; the privileged collector measures them.
+    pub measure_disks: bool,
 }
 
 /// A backup job the agent reports on.
@@ -76,6 +79,7 @@ impl Default for SystemdConfig {
             disk_cycle_time: Duration::from_secs(5),
             backups: Vec::new(),
             call_timeout: Duration::from_secs(5),
+            measure_disks: true,
         }
     }
 }
@@ -408,6 +412,10 @@ impl SystemdCollector {
             dirs.extend(extra.iter().map(|p| p.display().to_string()));
         }
         if dirs.is_empty() {
+            return;
+        }
+        if !self.config.measure_disks {
+            s.disk_paths = dirs;
             return;
         }
         let mut total = 0;

@@ -89,6 +89,8 @@ fn snapshot() -> HostSnapshot {
         }],
         services: None,
         backups: None,
+        // Not in snapshot.cbor, which predates the field: absent decodes as None.
+        nixos: None,
         collectors: vec![CollectorReport {
             name: "gpu".into(),
             collected_ms: 1_764_000_000_000,
