@@ -58,6 +58,9 @@ if [ $build = 1 ]; then
 fi
 AGENT=$target/release/cm-agent
 SUBSCRIBERS=$target/release/examples/subscribers
+# A binary the linker has just written is dirty in the page cache, and its
+# mapped pages count as the agent's private dirty memory until written back.
+sync "$AGENT" "$SUBSCRIBERS"
 
 WORK=$(mktemp -d /tmp/cm-wire.XXXXXX)
 TABLE=cm_wire_bench
