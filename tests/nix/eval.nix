@@ -185,12 +185,26 @@ let
   };
   listenElsewhere = agent { services.cm-agent.settings.listen = "[::]:7000"; };
   # What tests/nix/harness.sh installs into a real systemd: the test units there.
-  harness = agent {
-    services.cm-agent.watch = [
-      "cm-healthy.service"
-      "cm-flapping.service"
-    ];
-  };
+  harness =
+    (eval [
+      {
+        networking.hostName = "srv01";
+        services.cm-agent = {
+          enable = true;
+          # Root-only secret files, where a deployment tool leaves them.
+          settings.tls = {
+            ca = "/var/lib/cm-secrets/ca.pem";
+            cert = "/var/lib/cm-secrets/srv01.pem";
+            key = "/var/lib/cm-secrets/srv01.key";
+          };
+          watch = [
+            "cm-healthy.service"
+            "cm-flapping.service"
+            "cm-dynamic.service"
+          ];
+        };
+      }
+    ]).config;
   keyInStore = agent { services.cm-agent.settings.tls.key = lib.mkForce "/nix/store/abc-srv01.key"; };
   fleet =
     (eval [

@@ -732,7 +732,8 @@ impl AgentCore {
             Kind::Privileged => self.read_privileged(),
             _ => self.collect_cheap(kind).map_err(|e| e.to_string()),
         };
-        if result.is_err() {
+        // (The privileged reader keeps results whose collectors reported errors.)
+        if result.is_err() && kind != Kind::Privileged {
             self.drop_data(kind);
         }
         self.answered(kind, started.elapsed(), result.err(), None);
@@ -1203,5 +1204,14 @@ mod nixos_and_privileged_tests {
         assert!(snap.collector("privileged").unwrap().error.is_none());
         let vda = snap.drives.iter().find(|d| d.name == "vda").unwrap();
         assert_eq!(vda.health.as_ref().and_then(|h| h.wear_percent), Some(12.0));
+
+        // Its collectors' errors are reported, and what it did collect is still used.
+        results.errors = vec!["smart: smartctl: not found".into()];
+        results.written_ms = unix_ms();
+        crate::privileged::write(&path, &results).unwrap();
+        core.collect_all();
+        let snap = core.snapshot();
+        assert_eq!(snap.collector("privileged").unwrap().error.as_deref(), Some("smart: smartctl: not found"));
+        assert!(snap.drives.iter().find(|d| d.name == "vda").unwrap().health.is_some());
     }
 }
