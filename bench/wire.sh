@@ -296,8 +296,8 @@ for name, n, svc, m, subs in cases:
     frames = int(subs.get("frame_bytes", 0)) / float(subs.get("seconds", s)) / n
     states = int(subs.get("states", 0)) / float(subs.get("seconds", s)) / n
     row("payload, B/s (frames / gzip'd bodies)", f"{frames:.0f}", f"{body / 2:.0f}", "")
-    print(f"  agent: {states:.2f} states/s per subscriber, collection to subscriber p50 {subs.get('latency_p50_ms', '-')} ms"
-          f" p99 {subs.get('latency_p99_ms', '-')} ms, {subs.get('errors', '?')} subscriber errors")
+    print(f"  agent: {states:.2f} states/s per subscriber, age of a state on arrival p50 {subs.get('latency_p50_ms', '-')} ms"
+          f" p99 {subs.get('latency_p99_ms', '-')} ms (a heartbeat's snapshot is older), {subs.get('errors', '?')} subscriber errors")
     if sc:
         ms = sorted(x["ms"] for x in sc)
         print(f"  node_exporter: body {body:.0f} B gzip'd ({plain:.0f} B plain), scrape p50 {ms[len(ms)//2]:.1f} ms"
