@@ -251,6 +251,7 @@ in
               storage = 10;
               gpu = 5;
               smart = 1800;
+              services = 10;
             };
           thresholds =
             lib.mapAttrs

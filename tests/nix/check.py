@@ -55,7 +55,7 @@ d = r["defaults"]
 s, svc = d["settings"], d["service"]["serviceConfig"]
 check("default listen is [::]:6130", s["listen"] == "[::]:6130")
 check("host defaults to networking.hostName", s["host"] == "srv01")
-check("intervals default to 2/2/10/5/1800 s", s["intervals"] == {"cpu": 2, "memory": 2, "storage": 10, "gpu": 5, "smart": 1800})
+check("intervals default to 2/2/10/5/1800/10 s", s["intervals"] == {"cpu": 2, "memory": 2, "storage": 10, "gpu": 5, "smart": 1800, "services": 10})
 check("no firewall hole unless asked", d["firewall"] == [])
 check("no failed assertions by default", d["assertions"] == [])
 for key, want in [("User", "cm-agent"), ("Group", "cm-agent"), ("ProtectSystem", "strict"), ("NoNewPrivileges", True),

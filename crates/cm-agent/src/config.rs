@@ -172,6 +172,7 @@ pub struct IntervalSeconds {
     pub storage: f64,
     pub gpu: f64,
     pub smart: f64,
+    pub services: f64,
 }
 
 impl Default for IntervalSeconds {
@@ -183,6 +184,7 @@ impl Default for IntervalSeconds {
             storage: d.storage.as_secs_f64(),
             gpu: d.gpu.as_secs_f64(),
             smart: d.smart.as_secs_f64(),
+            services: d.services.as_secs_f64(),
         }
     }
 }
@@ -258,9 +260,14 @@ impl AgentConfig {
             }
         }
         let i = &self.intervals;
-        for (name, v) in
-            [("cpu", i.cpu), ("memory", i.memory), ("storage", i.storage), ("gpu", i.gpu), ("smart", i.smart)]
-        {
+        for (name, v) in [
+            ("cpu", i.cpu),
+            ("memory", i.memory),
+            ("storage", i.storage),
+            ("gpu", i.gpu),
+            ("smart", i.smart),
+            ("services", i.services),
+        ] {
             if !(0.1..=86_400.0).contains(&v) {
                 return Err(ConfigError(format!(
                     "{}: intervals.{name} = {v}: expected seconds between 0.1 and 86400",
@@ -282,6 +289,7 @@ impl AgentConfig {
             storage: s(self.intervals.storage),
             gpu: s(self.intervals.gpu),
             smart: s(self.intervals.smart),
+            services: s(self.intervals.services),
         };
         core.systemd = self.systemd.enable.then(|| cm_collect::systemd::SystemdConfig {
             patterns: self.systemd.patterns.clone(),
@@ -336,6 +344,7 @@ impl AgentConfig {
         let every = Self::PRIVILEGED_INTERVAL;
         core.intervals.cpu = every;
         core.intervals.memory = every;
+        core.intervals.services = every;
         core.intervals.gpu = Duration::from_secs(86_400);
         core.intervals.storage = core.intervals.storage.max(every);
         core

@@ -35,6 +35,9 @@ pub struct Intervals {
     pub gpu: Duration,
     /// SMART is slow and wakes nothing, but need not be read often.
     pub smart: Duration,
+    /// Services' resource figures (memory, CPU, tasks) are read this often; a
+    /// unit that changes state is read at once, from systemd's signals.
+    pub services: Duration,
 }
 
 impl Default for Intervals {
@@ -45,6 +48,7 @@ impl Default for Intervals {
             storage: Duration::from_secs(10),
             gpu: Duration::from_secs(5),
             smart: Duration::from_secs(30 * 60),
+            services: Duration::from_secs(10),
         }
     }
 }
@@ -286,7 +290,7 @@ impl AgentCore {
                     Kind::Storage => config.intervals.storage,
                     Kind::Gpu => config.intervals.gpu,
                     Kind::Smart => config.intervals.smart,
-                    Kind::Systemd => config.intervals.cpu,
+                    Kind::Systemd => config.intervals.services,
                     // Changes only with a switch or a boot.
                     Kind::Nixos => config.intervals.storage,
                     Kind::Privileged => config.intervals.cpu,
@@ -973,7 +977,14 @@ mod tests {
     }
 
     fn every(interval: Duration) -> Intervals {
-        Intervals { cpu: interval, memory: interval, storage: interval, gpu: interval, smart: interval }
+        Intervals {
+            cpu: interval,
+            memory: interval,
+            storage: interval,
+            gpu: interval,
+            smart: interval,
+            services: interval,
+        }
     }
 
     /// The debian-vm capture, plus the NVIDIA driver's /proc entry so that

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cm_net::{tls, Identity, Role};
-use cm_proto::session::{Action, AgentInfo, Peer};
-use cm_proto::{escape, AgentSession, HostSnapshot, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use cm_proto::session::{Action, AgentInfo, Peer, Published};
+use cm_proto::{escape, AgentSession, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use tokio::sync::watch;
 
 use crate::config::AgentConfig;
@@ -28,7 +28,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// How long a refusal may take to reach the peer before the connection closes.
 const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
 
-type Latest = watch::Receiver<Option<Arc<HostSnapshot>>>;
+type Latest = watch::Receiver<Option<Arc<Published>>>;
 
 /// What every connection task shares.
 struct Shared {
@@ -104,7 +104,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     let mut first = rx.clone();
     let host = loop {
         if let Some(s) = first.borrow_and_update().as_ref() {
-            break s.host.clone();
+            break s.snapshot.host.clone();
         }
         first.changed().await?;
     };
@@ -162,8 +162,9 @@ fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
 
 /// The collection thread: the core publishes one snapshot per round of
 /// collectors and sleeps in between; it stops when nobody can receive any more.
-fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<HostSnapshot>>>) {
-    AgentCore::new(config).run(|snapshot| tx.send(Some(Arc::new(snapshot))).is_ok());
+fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<Published>>>) {
+    // Each snapshot is turned into what patches are computed on once, for every subscriber.
+    AgentCore::new(config).run(|snapshot| tx.send(Some(Arc::new(Published::new(snapshot)))).is_ok());
 }
 
 /// What woke a connection's loop.

@@ -250,7 +250,14 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
     // scheduled rounds, a unit that fails shows in a snapshot within seconds.
     let hour = Duration::from_secs(3600);
     let mut core = cm_agent::AgentCore::new(cm_agent::CoreConfig {
-        intervals: cm_agent::Intervals { cpu: hour, memory: hour, storage: hour, gpu: hour, smart: hour },
+        intervals: cm_agent::Intervals {
+            cpu: hour,
+            memory: hour,
+            storage: hour,
+            gpu: hour,
+            smart: hour,
+            services: hour,
+        },
         systemd: Some(SystemdConfig {
             address: Some(format!("unix:path={}/run/dbus/system_bus_socket", c.root())),
             patterns: vec!["cm-*".into()],

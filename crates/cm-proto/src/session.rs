@@ -84,6 +84,21 @@ pub enum Action {
     Refusal(String),
 }
 
+/// A snapshot as the sessions send it: typed, and as the CBOR tree patches
+/// are computed on, made once for every subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub snapshot: HostSnapshot,
+    value: Value,
+}
+
+impl Published {
+    pub fn new(snapshot: HostSnapshot) -> Self {
+        let value = Value::serialized(&snapshot).expect("a snapshot is plain data");
+        Self { snapshot, value }
+    }
+}
+
 /// What the agent knows about the peer before it says anything.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Peer {
@@ -134,7 +149,7 @@ pub struct AgentSession {
     state: AgentState,
     decoder: FrameDecoder,
     peer_finished: bool,
-    latest: Option<Arc<HostSnapshot>>,
+    latest: Option<Arc<Published>>,
     actions: VecDeque<Action>,
 }
 
@@ -163,7 +178,7 @@ impl AgentSession {
             AgentState::AwaitingHello { deadline } => Some(*deadline),
             AgentState::Subscribed(m) if m.held.is_some() && !m.whole_snapshots => {
                 let exact = m.last_exact + EXACT_EVERY;
-                let newer = self.latest.as_ref().is_some_and(|s| s.seq > m.held_seq);
+                let newer = self.latest.as_ref().is_some_and(|s| s.snapshot.seq > m.held_seq);
                 Some(if newer { exact.min(m.last_sent + HEARTBEAT) } else { exact })
             }
             _ => None,
@@ -233,7 +248,7 @@ impl AgentSession {
     }
 
     /// A new snapshot of the host.
-    pub fn handle_snapshot(&mut self, snapshot: Arc<HostSnapshot>, now: Instant) {
+    pub fn handle_snapshot(&mut self, snapshot: Arc<Published>, now: Instant) {
         self.latest = Some(snapshot);
         self.send_state(now, false);
     }
@@ -319,26 +334,20 @@ impl AgentSession {
         let (AgentState::Subscribed(mirror), Some(truth)) = (&mut self.state, &self.latest) else { return };
         let whole = match &mirror.held {
             None => true,
-            Some(_) if mirror.whole_snapshots => truth.seq != mirror.held_seq,
+            Some(_) if mirror.whole_snapshots => truth.snapshot.seq != mirror.held_seq,
             Some(_) => false,
         };
         let msg = if whole {
-            let held = if mirror.whole_snapshots {
-                Value::Null
-            } else {
-                Value::serialized(&**truth).expect("a snapshot is plain data")
-            };
-            mirror.held = Some(held);
-            Message::Snapshot(Box::new((**truth).clone()))
+            mirror.held = Some(if mirror.whole_snapshots { Value::Null } else { truth.value.clone() });
+            Message::Snapshot(Box::new(truth.snapshot.clone()))
         } else if mirror.whole_snapshots {
             return;
         } else {
             let held = mirror.held.as_mut().expect("checked above");
-            let target = Value::serialized(&**truth).expect("a snapshot is plain data");
             if exact {
                 mirror.last_exact = now;
             }
-            let Some(Value::Map(changes)) = crate::patch::diff(held, &target, exact) else { return };
+            let Some(Value::Map(changes)) = crate::patch::diff(held, &truth.value, exact) else { return };
             let patch = Patch {
                 base_seq: mirror.held_seq,
                 changes: changes.into_iter().filter_map(|(k, v)| Some((k.into_text().ok()?, v))).collect(),
@@ -353,7 +362,7 @@ impl AgentSession {
             }
             Message::Patch(Box::new(patch))
         };
-        mirror.held_seq = truth.seq;
+        mirror.held_seq = truth.snapshot.seq;
         mirror.last_sent = now;
         self.send(&msg);
     }

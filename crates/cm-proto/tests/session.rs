@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cm_proto::frame::encode_frame;
-use cm_proto::session::{Action, AgentInfo, ClientEvent, Peer, EXACT_EVERY, HEARTBEAT};
+use cm_proto::session::{Action, AgentInfo, ClientEvent, Peer, Published, EXACT_EVERY, HEARTBEAT};
 use cm_proto::*;
 
 const MIB: u64 = 1 << 20;
@@ -84,7 +84,7 @@ impl Pair {
     }
 
     fn snapshot(&mut self, s: &HostSnapshot) {
-        self.agent.handle_snapshot(Arc::new(s.clone()), self.now);
+        self.agent.handle_snapshot(Arc::new(Published::new(s.clone())), self.now);
         self.pump();
     }
 
