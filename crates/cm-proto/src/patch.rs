@@ -119,10 +119,12 @@ fn diff_at<'a>(old: &'a Value, new: &'a Value, exact: bool, path: &mut Vec<&'a s
                 .filter_map(|(i, (ov, nv))| diff_at(ov, nv, exact, path).map(|p| (Value::Integer(i.into()), p)))
                 .collect();
             path.pop();
+            let records = b.iter().all(|v| matches!(v, Value::Map(_)));
             match changed.len() {
                 0 => None,
-                // When most elements changed, the whole array is smaller than its index.
-                n if 2 * n > a.len() => Some(new.clone()),
+                // When most numbers of a list changed, the list is smaller than its
+                // index; records (services, drives) are patched field by field.
+                n if !records && 2 * n > a.len() => Some(new.clone()),
                 _ => Some(Value::Map(changed)),
             }
         }
@@ -250,9 +252,12 @@ mod tests {
         let expected =
             Value::Map(vec![(Value::Text("s".into()), Value::Map(vec![(Value::Integer(1.into()), v(r#"{"m":5}"#))]))]);
         assert_eq!(p, expected);
-        // Another length, or most elements changed: the whole array.
+        // Another length, or most numbers of a list changed: the whole array.
         assert_eq!(roundtrip(old, r#"{"s":[]}"#), Some(v(r#"{"s":[]}"#)));
         assert_eq!(roundtrip(r#"{"f":[1,2,3]}"#, r#"{"f":[4,5,3]}"#), Some(v(r#"{"f":[4,5,3]}"#)));
+        // Records are patched field by field however many changed.
+        let all = roundtrip(old, r#"{"s":[{"n":"a","m":9},{"n":"b","m":9},{"n":"c","m":9}]}"#).unwrap();
+        assert!(matches!(&all.as_map().unwrap()[0].1, Value::Map(m) if m.len() == 3 && m[0].0.is_integer()));
     }
 
     #[test]

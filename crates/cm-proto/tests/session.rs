@@ -572,6 +572,18 @@ fn forty_steady_services_cost_well_under_the_budget() {
         p.snapshot(&truth);
     }
     let per_second = (p.sent_bytes - start) as f64 / (rounds as f64 * 2.0);
-    eprintln!("40 services, steady state: {per_second:.0} B/s of frames");
+    // The exact refresh: every figure held back within its tolerance, once.
+    let before = p.sent_bytes;
+    p.advance(EXACT_EVERY);
+    let refresh = p.sent_bytes - before;
+    assert_eq!(p.held(), &truth, "exact after the refresh");
+    let full = encode_frame(&Message::Snapshot(Box::new(truth.clone()))).unwrap().len();
+    eprintln!(
+        "40 services, steady state: {per_second:.0} B/s of frames; the exact refresh {refresh} B every {} s \
+         ({:.1} B/s); a full snapshot {full} B",
+        EXACT_EVERY.as_secs(),
+        refresh as f64 / EXACT_EVERY.as_secs_f64()
+    );
     assert!(per_second < 250.0, "{per_second:.0} B/s");
+    assert!(refresh < full / 2, "the refresh carries only what drifted: {refresh} B of {full}");
 }
