@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use cm_proto::{HostSnapshot, Status};
 
+use crate::summary::Summary;
+
 /// How the dashboard reaches a host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -46,11 +48,29 @@ pub struct HostEntry {
     /// The agent's collection interval, from its Welcome.
     pub interval_ms: Option<u64>,
     pub snapshot: Option<HostSnapshot>,
+    /// What the overview shows of `snapshot`, worked out when it arrived.
+    #[serde(skip)]
+    pub summary: Option<Summary>,
 }
 
 impl HostEntry {
     pub fn new(name: &str, role: &str, connection: Connection) -> Self {
-        Self { name: name.into(), role: role.into(), connection, received_ms: None, interval_ms: None, snapshot: None }
+        Self {
+            name: name.into(),
+            role: role.into(),
+            connection,
+            received_ms: None,
+            interval_ms: None,
+            snapshot: None,
+            summary: None,
+        }
+    }
+
+    /// Takes `snapshot` as the host's latest, with its summary.
+    fn set_snapshot(&mut self, snapshot: HostSnapshot, received_ms: u64) {
+        self.summary = Some(Summary::of(&snapshot));
+        self.snapshot = Some(snapshot);
+        self.received_ms = Some(received_ms);
     }
 
     /// True when the latest snapshot is older than three intervals (at least 10 s).
@@ -66,7 +86,7 @@ impl HostEntry {
         if matches!(self.connection, Connection::Unreachable { .. }) {
             return Status::Critical;
         }
-        let own = self.snapshot.as_ref().map_or(Status::Unknown, HostSnapshot::worst_status);
+        let own = self.summary.as_ref().map_or(Status::Unknown, |s| s.worst);
         if self.is_stale(now_ms) {
             own.max(Status::Warning)
         } else {
@@ -214,6 +234,10 @@ pub struct App {
     pub show_help: bool,
     /// The latest clock tick, milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// Something on screen changed since the last frame; the event loop draws
+    /// and clears it. The clock alone does not set it.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 impl App {
@@ -239,6 +263,7 @@ impl App {
             group_by_role: false,
             show_help: false,
             now_ms,
+            dirty: true,
         };
         app.selected = app.order().first().copied().unwrap_or(0);
         app
@@ -259,9 +284,8 @@ impl App {
             })
             .collect();
         let now = self.now_ms;
-        let cpu = |h: &HostEntry| h.snapshot.as_ref().and_then(|s| s.cpu.as_ref()?.utilisation_percent).unwrap_or(-1.0);
-        let ram =
-            |h: &HostEntry| h.snapshot.as_ref().and_then(|s| s.memory.as_ref()).map_or(-1.0, |m| m.used_percent());
+        let cpu = |h: &HostEntry| h.summary.as_ref().and_then(|s| s.cpu_percent).unwrap_or(-1.0);
+        let ram = |h: &HostEntry| h.summary.as_ref().and_then(|s| s.ram_percent).unwrap_or(-1.0);
         idx.sort_by(|&a, &b| {
             let (a, b) = (&self.hosts[a], &self.hosts[b]);
             let group = if self.group_by_role { a.role.cmp(&b.role) } else { std::cmp::Ordering::Equal };
@@ -294,23 +318,30 @@ impl App {
                     } else {
                         h.connection = Connection::Connected;
                     }
-                    h.received_ms = Some(received_ms);
-                    h.snapshot = Some(*snapshot);
+                    h.set_snapshot(*snapshot, received_ms);
+                    self.dirty = true;
                 }
                 Action::None
             }
             Msg::Connection { host, connection, interval_ms } => {
                 if let Some(h) = self.hosts.get_mut(host) {
+                    let interval_ms = interval_ms.or(h.interval_ms);
+                    // A host that stays unreachable for the same reason changes nothing on screen.
+                    self.dirty |= h.connection != connection || h.interval_ms != interval_ms;
                     h.connection = connection;
-                    h.interval_ms = interval_ms.or(h.interval_ms);
+                    h.interval_ms = interval_ms;
                 }
                 Action::None
             }
-            Msg::Resize => Action::None,
+            Msg::Resize => {
+                self.dirty = true;
+                Action::None
+            }
             Msg::Terminate => Action::Quit,
         }
     }
 
+    /// Applies a key; one bound to nothing here changes nothing on screen.
     fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Action::Quit;
@@ -329,6 +360,7 @@ impl App {
                 _ => {}
             }
             self.keep_selection_visible();
+            self.dirty = true;
             return Action::None;
         }
         let scope = match self.view {
@@ -363,6 +395,7 @@ impl App {
             Command::Filter => self.filtering = true,
             Command::Group => self.group_by_role = !self.group_by_role,
         }
+        self.dirty = true;
         Action::None
     }
 

@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use cm_agent::{AgentCore, CoreConfig};
 
 use crate::app::Msg;
+use crate::inbox;
 use crate::unix_ms;
 
 /// Requests from the UI to the local source.
@@ -21,7 +22,7 @@ pub enum Request {
 /// `wake` is not needed any more: the core wakes itself when a unit changes
 /// or a slow source answers. It is dropped at once so that `requests` closes
 /// when the UI lets go of its sender.
-pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: Sender<Msg>) {
+pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: inbox::Sender) {
     drop(wake);
     let core = AgentCore::new(config);
     let handle = core.handle();

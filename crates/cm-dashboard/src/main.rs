@@ -1,26 +1,20 @@
 //! `cm-dashboard`: the terminal dashboard. With no hosts configured it watches
 //! this machine through an in-process agent.
 
-mod app;
-mod config;
-mod format;
-mod local;
-mod remote;
-mod terminal;
-mod theme;
-mod ui;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use cm_agent::{AgentCore, CoreConfig};
 
-use crate::app::{Action, App, Connection, HostEntry, Msg};
-use crate::config::DashboardConfig;
+use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
+use cm_dashboard::config::DashboardConfig;
+use cm_dashboard::inbox::{self, Wait};
+use cm_dashboard::redraw::Redraw;
+use cm_dashboard::{local, remote, terminal, unix_ms};
 
 #[derive(Parser)]
 #[command(
@@ -70,11 +64,6 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
     Ok((w, h))
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -110,7 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         print_once(&cli, &app)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
@@ -135,9 +124,11 @@ fn print_once(cli: &Cli, app: &App) -> Result<()> {
 fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let hosts = config.hosts.iter().map(|h| HostEntry::new(&h.name, &h.role, Connection::Connecting)).collect();
     let mut app = App::remote(hosts, unix_ms());
-    let (tx, rx) = mpsc::channel::<Msg>();
-    remote::spawn(config, tx.clone())?;
+    let (tx, rx) = inbox::inbox();
+    // Dropped on every way out of here, which closes the connections.
+    let _pool = remote::spawn(config, tx.clone())?;
     if cli.json_lines {
+        terminal::spawn_signal_listener(tx)?;
         return json_lines(app, rx);
     }
     if !cli.once {
@@ -145,14 +136,13 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Wait until every host has sent a snapshot, or the time is up.
-    let deadline = std::time::Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
+    let deadline = Instant::now() + Duration::from_secs_f64(cli.wait.max(0.0));
     while app.hosts.iter().any(|h| h.snapshot.is_none()) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(msg) => {
-                app.update(msg);
-            }
-            Err(_) => break,
+        if rx.wait_until(deadline) != Wait::Ready {
+            break;
+        }
+        for msg in rx.drain() {
+            app.update(msg);
         }
     }
     app.update(Msg::Tick(unix_ms()));
@@ -172,20 +162,24 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     }
 }
 
-/// `--json-lines`: the fleet's state once a second, for scripts and tests.
-fn json_lines(mut app: App, rx: mpsc::Receiver<Msg>) -> Result<ExitCode> {
+/// `--json-lines`: the fleet's state once a second, for scripts and tests,
+/// until SIGTERM, SIGINT or SIGHUP.
+fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     use std::io::Write;
-    let mut next = std::time::Instant::now();
+    let mut next = Instant::now();
     let stdout = std::io::stdout();
     loop {
-        let wait = next.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(msg) => {
-                app.update(msg);
+        match rx.wait_until(next) {
+            Wait::Ready => {
+                for msg in rx.drain() {
+                    if app.update(msg) == Action::Quit {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
                 continue;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(ExitCode::FAILURE),
+            Wait::TimedOut => {}
+            Wait::Closed => return Ok(ExitCode::FAILURE),
         }
         next += Duration::from_secs(1);
         let now = unix_ms();
@@ -213,31 +207,41 @@ fn json_lines(mut app: App, rx: mpsc::Receiver<Msg>) -> Result<ExitCode> {
     }
 }
 
-/// The interactive loop: wait for a message, apply everything queued, draw once.
-fn interactive(mut app: App, tx: mpsc::Sender<Msg>, rx: mpsc::Receiver<Msg>, refresh: impl Fn()) -> Result<()> {
+/// The interactive loop: draw when something changed (at most at the frame
+/// rate) or the clock must move, sleep until a message comes or the next frame
+/// is due, apply everything waiting.
+fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: impl Fn()) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
     terminal::spawn_input_reader(tx);
-    term.draw(&app)?;
+    let mut redraw = Redraw::default();
     loop {
-        // Wait for something to happen (a tick at least once a second for the
-        // "n s ago" clock), then apply everything queued and draw once.
-        let first = rx.recv_timeout(Duration::from_secs(1)).unwrap_or(Msg::Tick(unix_ms()));
-        let mut action = app.update(first);
-        while action != Action::Quit {
-            let Ok(msg) = rx.try_recv() else { break };
+        let now = Instant::now();
+        if redraw.due(&app, now) {
+            app.update(Msg::Tick(unix_ms()));
+            term.draw(&app)?;
+            redraw.drew(&mut app, now);
+        }
+        match rx.wait_until(redraw.next(&app, now)) {
+            Wait::Ready => {}
+            Wait::TimedOut => continue,
+            Wait::Closed => break,
+        }
+        let mut action = Action::None;
+        for msg in rx.drain() {
             action = match app.update(msg) {
                 Action::None => action,
                 other => other,
             };
+            if action == Action::Quit {
+                break;
+            }
         }
         match action {
             Action::Quit => break,
             Action::Refresh => refresh(),
             Action::None => {}
         }
-        app.update(Msg::Tick(unix_ms()));
-        term.draw(&app)?;
     }
     drop(term);
     Ok(())

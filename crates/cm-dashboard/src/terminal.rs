@@ -2,7 +2,6 @@
 //! again, on return, on error, on panic and on SIGTERM/SIGHUP/SIGINT.
 
 use std::io::{self, Stdout};
-use std::sync::mpsc::Sender;
 
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
@@ -10,6 +9,7 @@ use crossterm::{cursor, execute};
 use ratatui::backend::{CrosstermBackend, TestBackend};
 
 use crate::app::{App, Msg};
+use crate::inbox::Sender;
 use crate::ui;
 
 /// The live terminal; dropping it restores the user's terminal.
@@ -55,7 +55,7 @@ fn restore() {
 }
 
 /// Forwards key presses and resizes as messages.
-pub fn spawn_input_reader(tx: Sender<Msg>) {
+pub fn spawn_input_reader(tx: Sender) {
     std::thread::spawn(move || loop {
         let msg = match event::read() {
             Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => Msg::Key(key),
@@ -72,7 +72,7 @@ pub fn spawn_input_reader(tx: Sender<Msg>) {
 }
 
 /// Turns SIGTERM, SIGHUP and SIGINT into a clean quit.
-pub fn spawn_signal_listener(tx: Sender<Msg>) -> io::Result<()> {
+pub fn spawn_signal_listener(tx: Sender) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
     std::thread::spawn(move || {

@@ -3,59 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use cm_agent::config::AgentConfig;
-use cm_net::{pki, Role};
-use common::Tmux;
-
-struct Fleet {
-    dir: PathBuf,
-}
-
-impl Fleet {
-    fn new(tag: &str) -> Fleet {
-        let dir = std::env::temp_dir().join(format!("cm-fleet-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = pki::new_ca("test fleet", 30).unwrap();
-        std::fs::write(dir.join("ca.pem"), &ca.cert).unwrap();
-        for (name, role) in [("srv01", Role::Agent), ("srv02", Role::Agent), ("laptop", Role::Dashboard)] {
-            let own = pki::issue(&ca, name, role, 30).unwrap();
-            std::fs::write(dir.join(format!("{name}.pem")), own.cert).unwrap();
-            std::fs::write(dir.join(format!("{name}.key")), own.key).unwrap();
-        }
-        Fleet { dir }
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// A dashboard config listing `hosts` as (name, port, role).
-    fn dashboard_config(&self, hosts: &[(&str, u16, &str)]) -> PathBuf {
-        let mut text = format!(
-            "[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-            self.file("ca.pem"),
-            self.file("laptop.pem"),
-            self.file("laptop.key")
-        );
-        for (name, port, role) in hosts {
-            text.push_str(&format!(
-                "\n[[hosts]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nport = {port}\nrole = \"{role}\"\n"
-            ));
-        }
-        let path = self.dir.join("dashboard.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use common::{free_port, Fleet, Tmux};
 
 /// An agent serving `name` on `port`, until dropped.
 struct Agent {
@@ -65,14 +18,7 @@ struct Agent {
 
 impl Agent {
     fn start(fleet: &Fleet, name: &str, port: u16) -> Agent {
-        let text = format!(
-            "host = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
-             [intervals]\ncpu = 0.5\nmemory = 0.5\n[systemd]\nenable = false\n",
-            fleet.file("ca.pem"),
-            fleet.file(&format!("{name}.pem")),
-            fleet.file(&format!("{name}.key")),
-        );
-        let config = AgentConfig::parse(Path::new("test"), &text).unwrap();
+        let config = AgentConfig::parse(Path::new("test"), &fleet.agent_config(name, port)).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -171,15 +171,32 @@ pub fn client(identity: &Identity) -> Result<quinn::Endpoint, TlsError> {
     transport.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
     transport.max_idle_timeout(Some(std::time::Duration::from_secs(6).try_into().expect("6 s fits")));
     config.transport_config(Arc::new(transport));
-    let addr: SocketAddr = "[::]:0".parse().expect("literal address");
-    let mut endpoint = match quinn::Endpoint::client(addr) {
-        Ok(e) => e,
-        // Hosts without IPv6.
-        Err(_) => {
-            let v4: SocketAddr = "0.0.0.0:0".parse().expect("literal address");
-            quinn::Endpoint::client(v4).map_err(|source| TlsError::Bind { addr: v4, source })?
+    // A dashboard dials its whole fleet at once, and the answers arrive
+    // together: the default receive buffer (about 200 KiB on Linux) drops
+    // some of them. Linux doubles the figure for its bookkeeping (4 MiB) and
+    // caps it at net.core.rmem_max.
+    const RECEIVE_BUFFER_BYTES: usize = 2 << 20;
+    let bind = |addr: SocketAddr| -> std::io::Result<std::net::UdpSocket> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            let _ = socket.set_only_v6(false); // IPv4 hosts too, where the system allows
         }
+        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES); // a smaller buffer still works
+        socket.bind(&addr.into())?;
+        Ok(socket.into())
     };
+    let v6: SocketAddr = "[::]:0".parse().expect("literal address");
+    let v4: SocketAddr = "0.0.0.0:0".parse().expect("literal address");
+    let (socket, addr) = match bind(v6) {
+        Ok(s) => (s, v6),
+        // Hosts without IPv6.
+        Err(_) => (bind(v4).map_err(|source| TlsError::Bind { addr: v4, source })?, v4),
+    };
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| TlsError::Bind { addr, source: std::io::Error::other("no async runtime") })?;
+    let mut endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+        .map_err(|source| TlsError::Bind { addr, source })?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }

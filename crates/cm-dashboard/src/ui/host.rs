@@ -4,11 +4,12 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use cm_proto::{HostSnapshot, Status};
 
+use super::wrapped::Wrapped;
 use crate::app::HostEntry;
 use crate::{format, theme};
 
@@ -19,15 +20,13 @@ pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
         return;
     };
     // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
-    let left = Paragraph::new(cpu_gpu_lines(snap)).wrap(Wrap { trim: false });
-    let right = Paragraph::new(memory_lines(snap)).wrap(Wrap { trim: false });
+    let left = Wrapped(cpu_gpu_lines(snap));
+    let right = Wrapped(memory_lines(snap));
     let left_width = area.width * 55 / 100;
     let right_width = area.width.saturating_sub(left_width + 3);
     // Tables are lines in columns; notes in them (reasons, errors) wrap.
     let table = |header: &[&str], rows: Vec<TableRow>, widths: &[usize]| {
-        let lines: Vec<Line> =
-            std::iter::once(TableRow::header(header)).chain(rows).map(|row| row.line(area.width, widths)).collect();
-        Paragraph::new(lines).wrap(Wrap { trim: false })
+        Wrapped(std::iter::once(TableRow::header(header)).chain(rows).map(|row| row.line(area.width, widths)).collect())
     };
     let storage = table(
         &["Storage", "capacity", "used", "use", "wear", "temp", "power-on", "health"],

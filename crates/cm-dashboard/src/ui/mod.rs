@@ -3,6 +3,7 @@
 mod help;
 mod host;
 mod overview;
+mod wrapped;
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

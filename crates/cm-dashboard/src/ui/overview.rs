@@ -3,10 +3,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-
-use cm_proto::{HostSnapshot, Status};
 
 use crate::app::{App, Connection, HostEntry};
 use crate::{format, theme};
@@ -51,56 +48,29 @@ fn headline(h: &HostEntry, now_ms: u64) -> String {
     if let Connection::Unreachable { reason } = &h.connection {
         return format!("unreachable: {reason}");
     }
-    let Some(s) = &h.snapshot else { return h.connection.label() };
+    let Some(summary) = &h.summary else { return h.connection.label() };
     let age = h.received_ms.map(|at| format::age(now_ms.saturating_sub(at))).unwrap_or_default();
     if h.is_stale(now_ms) {
         return format!("stale: last snapshot {age}");
     }
-    worst_reason(s).unwrap_or(age)
-}
-
-fn worst_reason(s: &HostSnapshot) -> Option<String> {
-    let mut reasons: Vec<(Status, String)> = Vec::new();
-    for svc in s.services.iter().flatten() {
-        reasons.push((svc.status, format!("{}: {}", svc.name, svc.reason.clone().unwrap_or_default())));
-    }
-    for d in &s.drives {
-        if let Some(f) = d.health.as_ref().and_then(|h| h.findings.first()) {
-            reasons.push((f.status, format!("{}: {}", d.name, f.text)));
-        }
-    }
-    for f in &s.filesystems {
-        reasons.push((f.status, format!("{} {:.0}% full", f.mount_point, f.used_percent())));
-    }
-    if let Some(m) = &s.memory {
-        reasons.push((m.status, format!("RAM {:.0}%", m.used_percent())));
-    }
-    if let Some(c) = &s.cpu {
-        reasons.push((c.status, format!("CPU {:.0} C", c.temperature_celsius.unwrap_or(0.0))));
-    }
-    for c in &s.collectors {
-        if let Some(e) = &c.error {
-            reasons.push((Status::Unknown, format!("{}: {e}", c.name)));
-        }
-    }
-    // The worst; among equals, the first in the order above (services first).
-    reasons.into_iter().filter(|(st, _)| *st != Status::Ok).rev().max_by_key(|(st, _)| *st).map(|(_, r)| r)
+    summary.reason.clone().unwrap_or(age)
 }
 
 fn cells(h: &HostEntry, now_ms: u64) -> Vec<String> {
-    let s = h.snapshot.as_ref();
-    let dash = || "-".to_string();
-    let cpu = s.and_then(|s| s.cpu.as_ref()?.utilisation_percent).map_or_else(dash, |c| format!("{c:.0}%"));
-    let ram = s.and_then(|s| s.memory.as_ref()).map_or_else(dash, |m| format!("{:.0}%", m.used_percent()));
-    let wear = s
-        .and_then(|s| s.drives.iter().filter_map(|d| d.health.as_ref()?.wear_percent).reduce(f64::max))
-        .map_or_else(dash, |w| format!("{w:.0}%"));
-    let services = s.and_then(|s| s.services.as_ref()).map_or_else(dash, |list| {
-        let ok = list.iter().filter(|s| s.status == Status::Ok).count();
-        format!("{ok}/{}", list.len())
-    });
+    let s = h.summary.as_ref();
+    let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}%"));
+    let services = s.and_then(|s| s.services).map_or_else(|| "-".to_string(), |(ok, all)| format!("{ok}/{all}"));
     let status = h.status(now_ms).label().to_string();
-    vec![h.name.clone(), h.role.clone(), cpu, ram, wear, services, status, headline(h, now_ms)]
+    vec![
+        h.name.clone(),
+        h.role.clone(),
+        pct(s.and_then(|s| s.cpu_percent)),
+        pct(s.and_then(|s| s.ram_percent)),
+        pct(s.and_then(|s| s.wear_percent)),
+        services,
+        status,
+        headline(h, now_ms),
+    ]
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -113,6 +83,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let mut group: Option<&str> = None;
     for i in order {
+        if lines.len() >= usize::from(area.height) {
+            break; // the rows below the window are not drawn: do not make them
+        }
         let h = &app.hosts[i];
         if app.group_by_role && group != Some(h.role.as_str()) {
             group = Some(h.role.as_str());
@@ -125,5 +98,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         lines.push(Line::styled(row(&cells(h, app.now_ms)), style));
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    let buf = frame.buffer_mut();
+    for (line, y) in lines.iter().zip(area.top()..area.bottom()) {
+        buf.set_line(area.x, y, line, area.width);
+    }
 }

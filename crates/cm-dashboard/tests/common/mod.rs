@@ -1,8 +1,72 @@
 #![allow(dead_code)]
 //! Shared helpers for the dashboard's end-to-end tests.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use cm_net::{pki, Role};
+
+/// A fleet's PKI in a temporary directory: a CA, agents srv01 and srv02, and
+/// a dashboard called laptop.
+pub struct Fleet {
+    pub dir: PathBuf,
+}
+
+impl Fleet {
+    pub fn new(tag: &str) -> Fleet {
+        let dir = std::env::temp_dir().join(format!("cm-fleet-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = pki::new_ca("test fleet", 30).unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert).unwrap();
+        for (name, role) in [("srv01", Role::Agent), ("srv02", Role::Agent), ("laptop", Role::Dashboard)] {
+            let own = pki::issue(&ca, name, role, 30).unwrap();
+            std::fs::write(dir.join(format!("{name}.pem")), own.cert).unwrap();
+            std::fs::write(dir.join(format!("{name}.key")), own.key).unwrap();
+        }
+        Fleet { dir }
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// A dashboard config listing `hosts` as (name, port, role).
+    pub fn dashboard_config(&self, hosts: &[(&str, u16, &str)]) -> PathBuf {
+        let mut text = format!(
+            "[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            self.file("ca.pem"),
+            self.file("laptop.pem"),
+            self.file("laptop.key")
+        );
+        for (name, port, role) in hosts {
+            text.push_str(&format!(
+                "\n[[hosts]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nport = {port}\nrole = \"{role}\"\n"
+            ));
+        }
+        let path = self.dir.join("dashboard.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The configuration of an agent serving `name` on loopback `port`, quickly
+    /// (0.5 s intervals) and without systemd.
+    pub fn agent_config(&self, name: &str, port: u16) -> String {
+        format!(
+            "host = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+             [intervals]\ncpu = 0.5\nmemory = 0.5\n[systemd]\nenable = false\n",
+            self.file("ca.pem"),
+            self.file(&format!("{name}.pem")),
+            self.file(&format!("{name}.key")),
+        )
+    }
+}
+
+/// A UDP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
 
 /// A tmux server with one session `t`, on a private socket.
 pub struct Tmux {

@@ -1,0 +1,21 @@
+//! The dashboard's parts, for its binary (`main.rs`) and its render benchmark:
+//! app state, rendering, the terminal, and the sources that feed the app.
+
+pub mod app;
+pub mod config;
+mod format;
+pub mod inbox;
+pub mod local;
+pub mod redraw;
+pub mod remote;
+pub mod summary;
+pub mod terminal;
+mod theme;
+pub mod ui;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
