@@ -210,6 +210,18 @@ fn summary(s: &HostSnapshot) -> String {
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     let mut out = String::new();
     let _ = writeln!(out, "host {}  kernel {}  up {} s", s.host, s.kernel, s.uptime_seconds);
+    if let Some(n) = &s.nixos {
+        let generation = n.generation.map_or_else(|| "-".to_string(), |g| g.to_string());
+        let revision = n.configuration_revision.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "nixos {}  generation {generation}  revision {revision}",
+            n.version.as_deref().unwrap_or("?")
+        );
+        for why in &n.reboot_reasons {
+            let _ = writeln!(out, "  reboot needed: {why}");
+        }
+    }
     if let Some(c) = &s.cpu {
         let util = c.utilisation_percent.map_or("-".into(), |u| format!("{u:.0}%"));
         let temp = c.temperature_celsius.map_or("-".into(), |t| format!("{t:.0} C"));
