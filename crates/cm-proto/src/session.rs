@@ -494,6 +494,13 @@ impl ClientSession {
         Ok(())
     }
 
+    /// One `State` for any number of changes not yet taken: the snapshot is the latest.
+    fn state_changed(&mut self) {
+        if self.events.back() != Some(&ClientEvent::State) {
+            self.events.push_back(ClientEvent::State);
+        }
+    }
+
     /// The agent finished its stream.
     pub fn handle_finished(&mut self) -> Result<(), ProtocolError> {
         if self.decoder.buffered() > 0 {
@@ -520,7 +527,7 @@ impl ClientSession {
             (ClientState::Welcomed, Message::Snapshot(s)) => {
                 let value = Value::serialized(&*s).map_err(|e| ProtocolError(e.to_string()))?;
                 self.held = Some((value, *s));
-                self.events.push_back(ClientEvent::State);
+                self.state_changed();
             }
             (ClientState::Welcomed, Message::Patch(p)) => {
                 let (value, snapshot) =
@@ -533,14 +540,14 @@ impl ClientSession {
                 }
                 crate::patch::apply(value, &p.as_map()).map_err(|e| ProtocolError(e.to_string()))?;
                 *snapshot = value.deserialized().map_err(|e| ProtocolError(format!("patched state: {e}")))?;
-                self.events.push_back(ClientEvent::State);
+                self.state_changed();
             }
             (ClientState::Welcomed, Message::Update(u)) => {
                 let (value, snapshot) =
                     self.held.as_mut().ok_or_else(|| ProtocolError("an update before any snapshot".into()))?;
                 crate::delta::apply(snapshot, *u).map_err(|e| ProtocolError(e.to_string()))?;
                 *value = Value::serialized(&*snapshot).map_err(|e| ProtocolError(e.to_string()))?;
-                self.events.push_back(ClientEvent::State);
+                self.state_changed();
             }
             (_, other) => return Err(unexpected(&other)),
         }

@@ -373,6 +373,21 @@ fn a_1_0_client_gets_whole_snapshots() {
 }
 
 #[test]
+fn states_that_arrive_together_are_one_event_for_the_latest() {
+    let mut client = ClientSession::new(Role::Dashboard, true);
+    let welcome =
+        Message::Welcome { host: "srv01".into(), agent_version: "0.1.0".into(), major: 1, minor: 1, interval_ms: 2000 };
+    let mut bytes = encode_frame(&welcome).unwrap();
+    bytes.extend(encode_frame(&Message::Snapshot(Box::new(host(1)))).unwrap());
+    bytes.extend(encode_frame(&Message::Snapshot(Box::new(host(2)))).unwrap());
+    client.handle_input(&bytes).unwrap();
+    assert!(matches!(client.poll_event(), Some(ClientEvent::Welcome(_))));
+    assert_eq!(client.poll_event(), Some(ClientEvent::State));
+    assert_eq!(client.poll_event(), None, "one event for both");
+    assert_eq!(client.snapshot().unwrap().seq, 2);
+}
+
+#[test]
 fn a_1_0_agents_updates_still_apply() {
     let mut client = ClientSession::new(Role::Dashboard, true);
     let welcome =
