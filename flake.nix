@@ -51,7 +51,7 @@
       apps = forAllSystems (
         pkgs:
         let
-          pkg = self.packages.${pkgs.system}.default;
+          pkg = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
         in
         {
           dashboard = {
@@ -64,13 +64,13 @@
             program = "${pkg}/bin/cm-agent";
             meta.description = "The cm-agent daemon and its tools (snapshot, pki, check-config)";
           };
-          default = self.apps.${pkgs.system}.dashboard;
+          default = self.apps.${pkgs.stdenv.hostPlatform.system}.dashboard;
         }
       );
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
-          inputsFrom = [ self.packages.${pkgs.system}.default ];
+          inputsFrom = [ self.packages.${pkgs.stdenv.hostPlatform.system}.default ];
           packages = with pkgs; [
             cargo
             clippy
@@ -88,15 +88,21 @@
         };
       });
 
+      # The modules default to this flake's packages for the host's platform;
+      # they leave nixpkgs (and its overlays) alone.
       nixosModules = {
-        agent = {
-          imports = [ ./modules/agent.nix ];
-          nixpkgs.overlays = [ self.overlays.default ];
-        };
-        dashboard = {
-          imports = [ ./modules/dashboard.nix ];
-          nixpkgs.overlays = [ self.overlays.default ];
-        };
+        agent =
+          { lib, pkgs, ... }:
+          {
+            imports = [ ./modules/agent.nix ];
+            services.cm-agent.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.cm-agent;
+          };
+        dashboard =
+          { lib, pkgs, ... }:
+          {
+            imports = [ ./modules/dashboard.nix ];
+            programs.cm-dashboard.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.cm-dashboard;
+          };
         fleet = ./modules/fleet.nix;
         default = {
           imports = [
@@ -127,7 +133,7 @@
           };
         in
         {
-          package = self.packages.${pkgs.system}.default;
+          package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
           vm-fleet = pkgs.testers.runNixOSTest (import ./checks/fleet.nix args);
           vm-foreign-ca = pkgs.testers.runNixOSTest (import ./checks/foreign-ca.nix args);
           vm-host-down = pkgs.testers.runNixOSTest (import ./checks/host-down.nix args);

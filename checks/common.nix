@@ -4,7 +4,7 @@
 { self, pkgs }:
 
 let
-  cm = self.packages.${pkgs.system}.default;
+  cm = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
 in
 rec {
   # A fleet CA with certificates for the given names and roles.
@@ -13,7 +13,7 @@ rec {
     pkgs.runCommand "cm-test-pki-${name}" { } ''
       ${cm}/bin/cm-agent pki init --dir $out --name "${name}"
       ${pkgs.lib.concatMapStringsSep "\n" (
-        c: "${cm}/bin/cm-agent pki issue --ca $out --name ${c.name} --role ${c.role} --days 30"
+        c: "${cm}/bin/cm-agent pki issue --ca $out --name ${c.name} --role ${c.role} --days 3650"
       ) certs}
     '';
 

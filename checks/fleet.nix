@@ -1,4 +1,7 @@
-# Two agents and a dashboard: both hosts seen, a failing unit on one reported critical.
+# Two agents and a dashboard: both hosts seen; a failing unit and a failing
+# backup job on one reported critical; a dynamic-user service's disk usage
+# measured by the privileged collector; the NixOS state after a switch
+# without a reboot.
 { self, pkgs }:
 
 let
@@ -6,9 +9,6 @@ let
 in
 {
   name = "cm-fleet";
-
-  # The modules add this flake's overlay to nixpkgs.
-  node.pkgsReadOnly = false;
 
   nodes = {
     agent1 = common.agentNode "agent1" { };
@@ -21,6 +21,29 @@ in
           ExecStart = "${pkgs.coreutils}/bin/false";
         };
       };
+      # A backup job that fails.
+      systemd.services.nightly-backup.serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${pkgs.coreutils}/bin/false";
+      };
+      services.cm-agent.settings.backups = [
+        {
+          name = "nightly";
+          unit = "nightly-backup.service";
+        }
+      ];
+      # A dynamic-user service with 5 MiB in its StateDirectory.
+      systemd.services.vault = {
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = {
+          DynamicUser = true;
+          StateDirectory = "vault";
+          ExecStartPre = "${pkgs.coreutils}/bin/dd if=/dev/zero of=/var/lib/vault/data bs=1M count=5";
+          ExecStart = "${pkgs.coreutils}/bin/sleep infinity";
+        };
+      };
+      # The next configuration: another kernel, switched to without a reboot.
+      specialisation.next.configuration.boot.kernelPackages = pkgs.linuxPackages_latest;
     };
     dashboard = common.dashboardNode;
   };
@@ -46,8 +69,37 @@ in
         assert services["broken.service"]["status"] == "critical", services["broken.service"]
         assert "broken.service" not in {s["name"] for s in hosts["agent1"]["snapshot"]["services"]}
 
-    with subtest("the agent runs under its hardening"):
-        agent1.succeed("systemctl show cm-agent -p DynamicUser | grep -q yes")
+    with subtest("the failing backup job is critical"):
+        agent2.fail("systemctl start nightly-backup.service")
+        def backup_failed(_):
+            state = json.loads(dashboard.succeed("cm-dashboard --once --json --wait 20"))
+            agent2_snap = {h["name"]: h for h in state["hosts"]}["agent2"]["snapshot"]
+            jobs = {b["name"]: b for b in agent2_snap["backups"] or []}
+            return jobs.get("nightly", {}).get("status") == "critical"
+        retry(backup_failed)
+
+    with subtest("the privileged collector measures a dynamic user's StateDirectory"):
+        agent2.wait_for_unit("vault.service")
+        def vault_measured(_):
+            state = json.loads(dashboard.succeed("cm-dashboard --once --json --wait 20"))
+            services = {s["name"]: s for s in {h["name"]: h for h in state["hosts"]}["agent2"]["snapshot"]["services"]}
+            size = services.get("vault.service", {}).get("disk_bytes") or 0
+            return abs(size - (5 << 20)) < (1 << 20)
+        retry(vault_measured)
+
+    with subtest("the agent runs as its static user with no capability, the collector without network"):
+        agent1.succeed("systemctl show cm-agent -p User | grep -qx User=cm-agent")
         agent1.succeed("systemctl show cm-agent -p ProtectSystem | grep -q strict")
+        pid = agent1.succeed("systemctl show cm-agent -p MainPID --value").strip()
+        agent1.succeed(f"grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/{pid}/status")
+        agent1.succeed("systemctl show cm-agent-collector -p PrivateNetwork | grep -qx PrivateNetwork=yes")
+
+    with subtest("a switch to a new kernel without a reboot shows as reboot needed"):
+        agent2.succeed("/run/current-system/specialisation/next/bin/switch-to-configuration test")
+        def reboot_needed(_):
+            state = json.loads(dashboard.succeed("cm-dashboard --once --json --wait 20"))
+            nixos = {h["name"]: h for h in state["hosts"]}["agent2"]["snapshot"].get("nixos") or {}
+            return nixos.get("reboot_needed") is True
+        retry(reboot_needed)
   '';
 }

@@ -7,9 +7,6 @@ in
 {
   name = "cm-host-down";
 
-  # The modules add this flake's overlay to nixpkgs.
-  node.pkgsReadOnly = false;
-
   nodes = {
     agent1 = common.agentNode "agent1" { };
     dashboard = common.dashboardNode // {

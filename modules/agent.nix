@@ -25,45 +25,123 @@ let
       unit = "borgbackup-job-${name}.service";
     }) borgJobs;
 
-  # The system's own long-running services, watched by name.
+  # The system's own services that start at boot (wanted by any target),
+  # watched by name; disabled ones and those already in `watch` are left out.
+  ours = [
+    "cm-agent"
+    "cm-agent-collector"
+  ];
   systemServices = lib.mapAttrsToList (name: _: "${name}.service") (
     lib.filterAttrs (
-      name: svc: name != "cm-agent" && lib.elem "multi-user.target" (svc.wantedBy or [ ])
+      name: svc:
+      !lib.elem name ours
+      && (svc.enable or true)
+      && lib.any (lib.hasSuffix ".target") (svc.wantedBy or [ ])
     ) config.systemd.services
   );
+  watchedUnits = lib.unique (cfg.watch ++ lib.optionals cfg.watchSystemServices systemServices);
 
-  # The service runs as a dynamic user that cannot read root's secrets:
-  # systemd hands them over as credentials, and the agent reads those.
+  # The agent runs as the static user cm-agent (dbus-daemon drops dynamic
+  # users' connections): systemd hands it the secrets as credentials.
   credentials = "/run/credentials/cm-agent.service";
   configFile = format.generate "cm-agent.toml" cfg.finalSettings;
 
   # A wrong setting fails nixos-rebuild, not the boot. (check-config reads the
-  # file only; the credentials exist once the service runs.)
-  checkedConfig = pkgs.runCommand "cm-agent.toml" { } ''
-    ${lib.getExe' cfg.package "cm-agent"} check-config ${configFile}
-    cp ${configFile} $out
-  '';
+  # file only; the credentials exist once the service runs.) The check runs
+  # the host's binary, so it is skipped when the build machine cannot run it.
+  canRun = pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
+  checkedConfig =
+    if canRun then
+      pkgs.runCommand "cm-agent.toml" { } ''
+        ${lib.getExe' cfg.package "cm-agent"} check-config ${configFile}
+        cp ${configFile} $out
+      ''
+    else
+      configFile;
 
   smart = cfg.settings.collectors.smart;
+  services = cfg.settings.systemd.enable;
+  # The privileged collector runs when it has something to do.
+  collector = smart || services;
+  results = "/run/cm-agent-collector/results.cbor";
 
-  # What the agent may do beyond an unprivileged user.
-  capabilities = [
-    # the disk-usage walker reads services' StateDirectory, CacheDirectory
-    # and LogsDirectory, which belong to other users
-    "CAP_DAC_READ_SEARCH"
-  ]
-  ++ lib.optionals smart [
-    # smartctl: ATA/SCSI pass-through ioctls (SG_IO) on /dev/sd*
-    "CAP_SYS_RAWIO"
-    # smartctl: NVMe admin commands (the NVME_IOCTL_ADMIN_CMD ioctl)
-    "CAP_SYS_ADMIN"
-  ];
+  # NVIDIA: the driver's own nvidia-smi, and its devices.
+  nvidia = cfg.settings.collectors.nvidia;
+  # The NVIDIA driver is in use when X or the datacenter setup asks for it;
+  # only then is hardware.nvidia.package looked at.
+  nvidiaInUse =
+    lib.elem "nvidia" (lib.attrByPath [ "services" "xserver" "videoDrivers" ] [ ] config)
+    || lib.attrByPath [ "hardware" "nvidia" "datacenter" "enable" ] false config;
+  nvidiaDriver = if nvidiaInUse then lib.attrByPath [ "hardware" "nvidia" "package" ] null config else null;
+  nvidiaSmi =
+    if cfg.nvidiaSmi != null then
+      cfg.nvidiaSmi
+    else if nvidiaDriver != null then
+      lib.getExe' nvidiaDriver.bin "nvidia-smi"
+    else
+      "nvidia-smi";
+
+  # What the privileged collector may do beyond an unprivileged user.
+  collectorCapabilities =
+    lib.optionals services [
+      # the disk-usage walker reads services' StateDirectory, CacheDirectory
+      # and LogsDirectory, which belong to other users
+      "CAP_DAC_READ_SEARCH"
+    ]
+    ++ lib.optionals smart [
+      # smartctl: ATA/SCSI pass-through ioctls (SG_IO) on /dev/sd*
+      "CAP_SYS_RAWIO"
+      # smartctl: NVMe admin commands (the NVME_IOCTL_ADMIN_CMD ioctl)
+      "CAP_SYS_ADMIN"
+    ];
+
+  # Sandboxing both units share.
+  hardening = {
+    NoNewPrivileges = true;
+    ProtectSystem = "strict";
+    ProtectHome = "read-only";
+    PrivateTmp = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectProc = "default";
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
+    UMask = "0077";
+    Restart = "on-failure";
+    RestartSec = "5s";
+  };
 in
 {
   options.services.cm-agent = {
     enable = lib.mkEnableOption "cm-agent, the cm-dashboard agent that collects this host's telemetry and serves it to dashboards";
 
-    package = lib.mkPackageOption pkgs "cm-dashboard" { };
+    package = lib.mkOption {
+      type = lib.types.package;
+      defaultText = lib.literalMD "this flake's `cm-agent` package";
+      description = "The package with the `cm-agent` binary.";
+    };
+
+    nvidiaSmi = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      example = "/run/current-system/sw/bin/nvidia-smi";
+      description = ''
+        The nvidia-smi the agent runs when {option}`services.cm-agent.settings.collectors.nvidia`
+        is on. By default the one of {option}`hardware.nvidia.package`.
+      '';
+    };
 
     port = lib.mkOption {
       type = lib.types.port;
@@ -74,7 +152,7 @@ in
     openFirewall = lib.mkOption {
       type = lib.types.bool;
       default = false;
-      description = "Whether to open {option}`services.cm-agent.port` (UDP) in the firewall.";
+      description = "Whether to open {option}`services.cm-agent.port` (UDP) in the firewall; the agent listens on that port.";
     };
 
     watch = lib.mkOption {
@@ -90,7 +168,7 @@ in
     watchSystemServices = lib.mkOption {
       type = lib.types.bool;
       default = true;
-      description = "Whether to watch every service this NixOS configuration starts at boot.";
+      description = "Whether to watch every enabled service this NixOS configuration starts at boot (wanted by a target).";
     };
 
     extraPaths = lib.mkOption {
@@ -107,13 +185,17 @@ in
       readOnly = true;
       internal = true;
       description = "The settings as the agent reads them: TLS paths point at the service's credentials.";
-      default = lib.recursiveUpdate cfg.settings {
-        tls = {
-          ca = "${credentials}/ca.pem";
-          cert = "${credentials}/cert.pem";
-          key = "${credentials}/key.pem";
-        };
-      };
+      default = lib.recursiveUpdate cfg.settings (
+        {
+          tls = {
+            ca = "${credentials}/ca.pem";
+            cert = "${credentials}/cert.pem";
+            key = "${credentials}/key.pem";
+          };
+        }
+        // lib.optionalAttrs collector { privileged.results = results; }
+        // lib.optionalAttrs nvidia { collectors.nvidia_smi = nvidiaSmi; }
+      );
     };
 
     settings = lib.mkOption {
@@ -135,7 +217,7 @@ in
             type = lib.types.str;
             default = "[::]:${toString cfg.port}";
             defaultText = lib.literalExpression ''"[::]:''${toString config.services.cm-agent.port}"'';
-            description = "UDP address to serve on.";
+            description = "UDP address to serve on; its port must be {option}`services.cm-agent.port`.";
           };
           tls = {
             ca = lib.mkOption {
@@ -169,6 +251,7 @@ in
               storage = 10;
               gpu = 5;
               smart = 1800;
+              services = 10;
             };
           thresholds =
             lib.mapAttrs
@@ -223,7 +306,8 @@ in
             };
             nvidia = lib.mkOption {
               type = lib.types.bool;
-              default = false;
+              default = nvidiaInUse;
+              defaultText = lib.literalMD "whether the NVIDIA driver is in use";
               description = "Ask nvidia-smi about NVIDIA GPUs.";
             };
           };
@@ -254,7 +338,10 @@ in
               lib.types.submodule {
                 freeformType = format.type;
                 options = {
-                  name = lib.mkOption { type = lib.types.str; };
+                  name = lib.mkOption {
+                    type = lib.types.str;
+                    description = "The job's name, as the backups panel shows it.";
+                  };
                   unit = lib.mkOption {
                     type = lib.types.strMatching ".+\\.service";
                     description = "The service that runs the job.";
@@ -263,7 +350,7 @@ in
               }
             );
             default = [ ];
-            description = "Backup jobs; this system's restic and borgbackup jobs are added.";
+            description = "Backup jobs; this system's restic and borgbackup jobs are added (when {option}`services.cm-agent.settings.systemd.enable` is on: they are systemd units).";
           };
         };
       };
@@ -271,81 +358,118 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    assertions = map (name: {
-      assertion = !lib.hasPrefix builtins.storeDir cfg.settings.tls.${name};
-      message = "services.cm-agent.settings.tls.${name} is in the Nix store, where every user can read it: give a path to a secret (agenix, sops-nix) instead.";
-    }) [ "key" ];
+    assertions = [
+      {
+        assertion = !lib.hasPrefix builtins.storeDir cfg.settings.tls.key;
+        message = "services.cm-agent.settings.tls.key is in the Nix store, where every user can read it: give a path to a secret (agenix, sops-nix) instead.";
+      }
+      {
+        assertion = lib.last (lib.splitString ":" cfg.settings.listen) == toString cfg.port;
+        message = "services.cm-agent.settings.listen (${cfg.settings.listen}) must use services.cm-agent.port (${toString cfg.port}): the firewall opens that port.";
+      }
+      {
+        assertion = cfg.settings.backups == [ ] || services;
+        message = "services.cm-agent.settings.backups needs services.cm-agent.settings.systemd.enable: backup jobs are systemd units.";
+      }
+    ];
 
     services.cm-agent.settings = {
-      systemd.units = cfg.watch ++ lib.optionals cfg.watchSystemServices systemServices;
+      systemd.units = watchedUnits;
       systemd.extra_paths = cfg.extraPaths;
-      backups = declaredBackups;
+      backups = lib.mkIf services declaredBackups;
     };
+
+    users.users.cm-agent = {
+      isSystemUser = true;
+      group = "cm-agent";
+      description = "cm-dashboard agent";
+    };
+    users.users.cm-agent-collector = lib.mkIf collector {
+      isSystemUser = true;
+      # Its results are readable by the agent's group.
+      group = "cm-agent";
+      description = "cm-dashboard agent, privileged collector";
+    };
+    users.groups.cm-agent = { };
 
     networking.firewall.allowedUDPPorts = lib.mkIf cfg.openFirewall [ cfg.port ];
 
+    # The network-facing agent holds no capability at all: what needs
+    # privilege runs in cm-agent-collector, which has no network.
     systemd.services.cm-agent = {
       description = "cm-dashboard agent";
       wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ];
-      path = lib.optionals smart [ pkgs.smartmontools ];
-      serviceConfig = {
+      wants = [ "network-online.target" ] ++ lib.optional collector "cm-agent-collector.service";
+      after = [ "network-online.target" ] ++ lib.optional collector "cm-agent-collector.service";
+      serviceConfig = hardening // {
         ExecStart = "${lib.getExe' cfg.package "cm-agent"} run --config ${checkedConfig}";
-        # Credentials are copied when the service starts: new certificates
-        # (agenix, sops-nix) take effect with a restart.
+        # SIGHUP reloads the certificates; credentials are copied when the
+        # service starts, so new files (agenix, sops-nix) need a restart.
+        ExecReload = "${lib.getExe' pkgs.coreutils "kill"} -HUP $MAINPID";
         LoadCredential = [
           "ca.pem:${cfg.settings.tls.ca}"
           "cert.pem:${cfg.settings.tls.cert}"
           "key.pem:${cfg.settings.tls.key}"
         ];
-        Restart = "on-failure";
-        RestartSec = "5s";
-
-        DynamicUser = true;
+        User = "cm-agent";
+        Group = "cm-agent";
+        # /var/lib/cm-agent, owned by the static user: nothing else is hidden.
         StateDirectory = "cm-agent";
-        UMask = "0077";
-
-        CapabilityBoundingSet = capabilities;
-        AmbientCapabilities = capabilities;
-        # Block devices are readable by the disk group only.
-        SupplementaryGroups = lib.optionals smart [ "disk" ];
-        # Only SMART needs devices at all.
-        PrivateDevices = !smart;
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        # No device at all, unless NVIDIA's.
+        PrivateDevices = !nvidia;
         DevicePolicy = "closed";
-        DeviceAllow = lib.optionals smart [
-          "block-sd r"
-          "block-blkext r"
-          "char-nvme r"
+        # (the device classes nixpkgs' own GPU services allow)
+        DeviceAllow = lib.optionals nvidia [
+          "char-nvidiactl"
+          "char-nvidia-caps"
+          "char-nvidia-frontend"
+          "char-nvidia-uvm"
         ];
-
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = "read-only";
-        PrivateTmp = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "default";
         RestrictAddressFamilies = [
           "AF_INET"
           "AF_INET6"
           # the system bus
           "AF_UNIX"
         ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [
-          "@system-service"
-          "~@privileged"
+      };
+    };
+
+    # SMART pass-through and walks of other services' directories: the
+    # capabilities, and no network, so systemd enforces the split.
+    systemd.services.cm-agent-collector = lib.mkIf collector {
+      description = "cm-dashboard agent, privileged collector (SMART, service disk usage)";
+      wantedBy = [ "multi-user.target" ];
+      path = lib.optionals smart [ pkgs.smartmontools ];
+      serviceConfig = hardening // {
+        ExecStart = "${lib.getExe' cfg.package "cm-agent"} collect-privileged --config ${checkedConfig}";
+        User = "cm-agent-collector";
+        Group = "cm-agent";
+        RuntimeDirectory = "cm-agent-collector";
+        RuntimeDirectoryMode = "0750";
+        # Results are read by the agent's group.
+        UMask = "0027";
+        CapabilityBoundingSet = collectorCapabilities;
+        AmbientCapabilities = collectorCapabilities;
+        # Block devices are readable by the disk group only.
+        SupplementaryGroups = lib.optionals smart [ "disk" ];
+        PrivateDevices = !smart;
+        DevicePolicy = "closed";
+        # Every disk kind the storage collector reports, so that none shows
+        # "unknown" for want of access.
+        DeviceAllow = lib.optionals smart [
+          "block-sd r"
+          "block-blkext r"
+          "block-virtblk r"
+          "block-mmc r"
+          "block-xvd r"
+          "char-nvme r"
         ];
+        PrivateNetwork = true;
+        IPAddressDeny = "any";
+        # the system bus only
+        RestrictAddressFamilies = [ "AF_UNIX" ];
       };
     };
   };

@@ -10,10 +10,15 @@ let
   format = pkgs.formats.toml { };
 
   configFile = format.generate "dashboard.toml" cfg.settings;
-  checkedConfig = pkgs.runCommand "dashboard.toml" { } ''
-    ${lib.getExe' cfg.package "cm-dashboard"} --check-config ${configFile}
-    cp ${configFile} $out
-  '';
+  # The check runs the host's binary: skipped when the build machine cannot run it.
+  checkedConfig =
+    if pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform then
+      pkgs.runCommand "dashboard.toml" { } ''
+        ${lib.getExe' cfg.package "cm-dashboard"} --check-config ${configFile}
+        cp ${configFile} $out
+      ''
+    else
+      configFile;
 
   hostType = lib.types.submodule (
     { name, ... }:
@@ -43,7 +48,11 @@ in
   options.programs.cm-dashboard = {
     enable = lib.mkEnableOption "cm-dashboard, the terminal dashboard of the fleet, with its fleet file in /etc/cm-dashboard/dashboard.toml";
 
-    package = lib.mkPackageOption pkgs "cm-dashboard" { };
+    package = lib.mkOption {
+      type = lib.types.package;
+      defaultText = lib.literalMD "this flake's `cm-dashboard` package";
+      description = "The package with the `cm-dashboard` binary.";
+    };
 
     hosts = lib.mkOption {
       type = lib.types.attrsOf hostType;

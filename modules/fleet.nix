@@ -23,6 +23,7 @@ in
             port = lib.mkOption {
               type = lib.types.port;
               default = 6130;
+              description = "The UDP port its agent serves on.";
             };
             role = lib.mkOption {
               type = lib.types.str;

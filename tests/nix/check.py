@@ -55,29 +55,60 @@ d = r["defaults"]
 s, svc = d["settings"], d["service"]["serviceConfig"]
 check("default listen is [::]:6130", s["listen"] == "[::]:6130")
 check("host defaults to networking.hostName", s["host"] == "srv01")
-check("intervals default to 2/2/10/5/1800 s", s["intervals"] == {"cpu": 2, "memory": 2, "storage": 10, "gpu": 5, "smart": 1800})
+check("intervals default to 2/2/10/5/1800/10 s", s["intervals"] == {"cpu": 2, "memory": 2, "storage": 10, "gpu": 5, "smart": 1800, "services": 10})
 check("no firewall hole unless asked", d["firewall"] == [])
 check("no failed assertions by default", d["assertions"] == [])
-for key, want in [("DynamicUser", True), ("ProtectSystem", "strict"), ("NoNewPrivileges", True), ("StateDirectory", "cm-agent"),
-                  ("PrivateTmp", True), ("ProtectKernelModules", True), ("RestrictNamespaces", True), ("MemoryDenyWriteExecute", True)]:
-    check(f"unit has {key}={want}", svc.get(key) == want)
-check("SMART on: CAP_SYS_RAWIO and CAP_SYS_ADMIN, disk group, block devices",
-      {"CAP_SYS_RAWIO", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"} == set(svc["CapabilityBoundingSet"]) == set(svc["AmbientCapabilities"])
-      and svc["SupplementaryGroups"] == ["disk"] and svc["PrivateDevices"] is False)
+for key, want in [("User", "cm-agent"), ("Group", "cm-agent"), ("ProtectSystem", "strict"), ("NoNewPrivileges", True),
+                  ("StateDirectory", "cm-agent"), ("PrivateTmp", True), ("ProtectKernelModules", True), ("RestrictNamespaces", True),
+                  ("MemoryDenyWriteExecute", True), ("PrivateDevices", True)]:
+    check(f"agent unit has {key}={want}", svc.get(key) == want)
+check("no dynamic user: dbus-daemon drops them, and their StateDirectory hides /var/lib/private", "DynamicUser" not in svc)
+check("the static user and group cm-agent exist", d["users"]["users"]["cm-agent"]["isSystemUser"] is True
+      and d["users"]["users"]["cm-agent"]["group"] == "cm-agent" and "cm-agent" in d["users"]["groups"])
+check("the network-facing agent holds no capability at all", svc["CapabilityBoundingSet"] == "" and svc["AmbientCapabilities"] == "")
+check("the agent's unit reloads certificates with SIGHUP", svc["ExecReload"].endswith("/bin/kill -HUP $MAINPID"))
 check("unit runs cm-agent with the checked config", svc["ExecStart"].endswith("/bin/cm-agent run --config /nix/store/00000000000000000000000000000000-cm-agent.toml"))
-check("secrets reach the dynamic user as credentials", svc["LoadCredential"] == [
+check("secrets reach the agent as credentials", svc["LoadCredential"] == [
     "ca.pem:/run/secrets/cm/ca.pem", "cert.pem:/run/secrets/cm/srv01.pem", "key.pem:/run/secrets/cm/srv01.key"])
+c = d["collector"]["serviceConfig"]
+check("the privileged collector has no network", c["PrivateNetwork"] is True and c["IPAddressDeny"] == "any"
+      and c["RestrictAddressFamilies"] == ["AF_UNIX"])
+check("SMART on: the collector has CAP_SYS_RAWIO, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, the disk group",
+      {"CAP_SYS_RAWIO", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"} == set(c["CapabilityBoundingSet"]) == set(c["AmbientCapabilities"])
+      and c["SupplementaryGroups"] == ["disk"] and c["PrivateDevices"] is False)
+check("the collector may read every disk kind the storage collector reports",
+      {"block-sd r", "block-blkext r", "block-virtblk r", "block-mmc r", "block-xvd r", "char-nvme r"} == set(c["DeviceAllow"]))
+check("the collector runs as its own user, in the agent's group, results in its RuntimeDirectory",
+      c["User"] == "cm-agent-collector" and c["Group"] == "cm-agent" and c["RuntimeDirectory"] == "cm-agent-collector"
+      and c["RuntimeDirectoryMode"] == "0750" and c["ExecStart"].endswith("cm-agent collect-privileged --config /nix/store/00000000000000000000000000000000-cm-agent.toml"))
+check("the agent reads the collector's results", d["finalSettings"]["privileged"] == {"results": "/run/cm-agent-collector/results.cbor"}
+      and "cm-agent-collector.service" in d["service"]["after"])
+check("every option of the modules has a description", r["undocumented"] == [])
+if r["undocumented"]:
+    print("  undocumented:", r["undocumented"])
 
 n = r["noSmart"]
-check("SMART off: only CAP_DAC_READ_SEARCH, private /dev", n["service"]["serviceConfig"]["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
-      and n["service"]["serviceConfig"]["PrivateDevices"] is True and n["service"]["path"] == [])
+check("SMART off: the collector only reads directories, private /dev", n["collector"]["serviceConfig"]["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
+      and n["collector"]["serviceConfig"]["PrivateDevices"] is True and n["collector"]["path"] == [])
 check("openFirewall opens the configured port", n["firewall"] == [7000] and n["settings"]["listen"] == "[::]:7000")
+check("a listen address on another port than the firewall opens is an assertion",
+      any("must use services.cm-agent.port" in a for a in r["listenElsewhere"]["assertions"]))
+o = r["systemdOff"]
+check("systemd off: restic jobs are not added, nothing fails, no collector without work",
+      o["settings"]["backups"] == [] and o["assertions"] == [] and o["collector"] is None)
+v = r["nvidiaHost"]
+check("NVIDIA in use: the driver's nvidia-smi, its devices",
+      v["finalSettings"]["collectors"]["nvidia"] is True
+      and v["finalSettings"]["collectors"]["nvidia_smi"] == "/nix/store/00000000000000000000000000000000-nvidia-x11-bin/bin/nvidia-smi"
+      and v["service"]["serviceConfig"]["PrivateDevices"] is False
+      and "char-nvidia-frontend" in v["service"]["serviceConfig"]["DeviceAllow"])
 
 w = r["withJobs"]["settings"]
 check("restic and borg jobs become backup entries", w["backups"] == [
     {"kind": "restic", "name": "b2", "unit": "restic-backups-b2.service"},
     {"kind": "borg", "name": "lab", "unit": "borgbackup-job-lab.service"}])
-check("watch + the system's own boot services become units", w["systemd"]["units"] == ["vaultwarden.service", "gitea.service"])
+check("watch + the system's enabled boot services become units, once each",
+      w["systemd"]["units"] == ["vaultwarden.service", "gitea.service", "graphical.service"])
 check("extraPaths reach the agent", w["systemd"]["extra_paths"] == {"gitea.service": ["/srv/gitea"]})
 
 check("a key in the Nix store fails an assertion", any("in the Nix store" in a for a in r["keyInStore"]["assertions"]))
@@ -96,7 +127,7 @@ check("the dashboard lists the fleet's agents only", [h["name"] for h in f["dash
 check("the dashboard's file goes to /etc", f["etc"] == ["cm-dashboard/dashboard.toml"])
 
 # The generated settings, as TOML, must satisfy the agent itself.
-for name, settings in [("defaults", s), ("withJobs", w), ("noSmart", n["settings"])]:
+for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"])]:
     path = out / f"{name}.toml"
     path.write_text(to_toml(settings) + "\n")
     res = subprocess.run([agent, "check-config", str(path)], capture_output=True, text=True)

@@ -21,6 +21,11 @@ let
   pkgs = {
     cm-dashboard = stubPackage "cm-dashboard";
     smartmontools = stubPackage "smartmontools";
+    coreutils = stubPackage "coreutils";
+    stdenv = {
+      hostPlatform.system = "x86_64-linux";
+      buildPlatform.canExecute = _: true;
+    };
 
     formats.toml = _: {
       type = lib.types.attrsOf lib.types.anything;
@@ -73,6 +78,16 @@ let
           default = [ ];
         };
         environment.etc = anyAttrs;
+        users.users = anyAttrs;
+        users.groups = anyAttrs;
+        services.xserver.videoDrivers = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+        };
+        hardware.nvidia.package = lib.mkOption {
+          type = lib.types.anything;
+          default = null;
+        };
         services.restic.backups = anyAttrs;
         services.borgbackup.jobs = anyAttrs;
       };
@@ -86,10 +101,21 @@ let
         ../../modules/agent.nix
         ../../modules/dashboard.nix
         ../../modules/fleet.nix
-        { _module.args = { inherit pkgs; }; }
+        {
+          _module.args = { inherit pkgs; };
+          services.cm-agent.package = stubPackage "cm-agent";
+          programs.cm-dashboard.package = stubPackage "cm-dashboard";
+        }
       ]
       ++ modules;
     };
+
+  # Every option our modules declare, and whether it says what it is for.
+  undocumented = lib.filter (o: o.description or null == null || o.description == "") (
+    lib.filter (o: lib.any (p: lib.hasPrefix p o.name) [ "services.cm-agent" "programs.cm-dashboard" "cm.fleet" ]) (
+      lib.optionAttrSetToDocList (eval [ ]).options
+    )
+  );
 
   tls = {
     ca = "/run/secrets/cm/ca.pem";
@@ -131,6 +157,12 @@ let
     services.cm-agent.watch = [ "vaultwarden.service" ];
     services.cm-agent.extraPaths."gitea.service" = [ "/srv/gitea" ];
     systemd.services.gitea.wantedBy = [ "multi-user.target" ];
+    systemd.services.graphical.wantedBy = [ "graphical.target" ];
+    systemd.services.disabled = {
+      wantedBy = [ "multi-user.target" ];
+      enable = false;
+    };
+    systemd.services.vaultwarden.wantedBy = [ "multi-user.target" ];
     systemd.services.oneshot-at-boot = { };
   };
   noSmart = agent {
@@ -138,13 +170,41 @@ let
     services.cm-agent.openFirewall = true;
     services.cm-agent.port = 7000;
   };
-  # What tests/nix/harness.sh installs into a real systemd: the test units there.
-  harness = agent {
-    services.cm-agent.watch = [
-      "cm-healthy.service"
-      "cm-flapping.service"
-    ];
+  nvidiaHost = agent {
+    services.xserver.videoDrivers = [ "nvidia" ];
+    hardware.nvidia.package = {
+      bin = stubPackage "nvidia-x11-bin";
+    };
   };
+  systemdOff = agent {
+    services.restic.backups.b2 = {
+      repository = "b2:x";
+    };
+    services.cm-agent.settings.systemd.enable = false;
+    services.cm-agent.settings.collectors.smart = false;
+  };
+  listenElsewhere = agent { services.cm-agent.settings.listen = "[::]:7000"; };
+  # What tests/nix/harness.sh installs into a real systemd: the test units there.
+  harness =
+    (eval [
+      {
+        networking.hostName = "srv01";
+        services.cm-agent = {
+          enable = true;
+          # Root-only secret files, where a deployment tool leaves them.
+          settings.tls = {
+            ca = "/var/lib/cm-secrets/ca.pem";
+            cert = "/var/lib/cm-secrets/srv01.pem";
+            key = "/var/lib/cm-secrets/srv01.key";
+          };
+          watch = [
+            "cm-healthy.service"
+            "cm-flapping.service"
+            "cm-dynamic.service"
+          ];
+        };
+      }
+    ]).config;
   keyInStore = agent { services.cm-agent.settings.tls.key = lib.mkForce "/nix/store/abc-srv01.key"; };
   fleet =
     (eval [
@@ -213,11 +273,27 @@ else
   withJobs.settings = withJobs.services.cm-agent.settings;
   harness = {
     service = harness.systemd.services.cm-agent;
+    collector = harness.systemd.services.cm-agent-collector;
+    users = harness.users;
     finalSettings = harness.services.cm-agent.finalSettings;
   };
+  defaults.collector = defaults.systemd.services.cm-agent-collector;
+  defaults.users = defaults.users;
+  nvidiaHost = {
+    finalSettings = nvidiaHost.services.cm-agent.finalSettings;
+    service = nvidiaHost.systemd.services.cm-agent;
+  };
+  systemdOff = {
+    settings = systemdOff.services.cm-agent.settings;
+    collector = systemdOff.systemd.services.cm-agent-collector or null;
+    assertions = failedAssertions systemdOff;
+  };
+  listenElsewhere.assertions = failedAssertions listenElsewhere;
+  undocumented = map (o: o.name) undocumented;
   noSmart = {
     settings = noSmart.services.cm-agent.settings;
     service = noSmart.systemd.services.cm-agent;
+    collector = noSmart.systemd.services.cm-agent-collector;
     firewall = noSmart.networking.firewall.allowedUDPPorts;
   };
   keyInStore.assertions = failedAssertions keyInStore;

@@ -3,8 +3,8 @@
 
     cm_client.py HOST ADDRESS PORT CA [CERT KEY]
 
-Connects to the agent for HOST, says hello, and prints the welcome and the
-first snapshot (and one update, applied) as JSON on standard output. Without
+Connects to the agent for HOST, says hello, and prints the welcome, the
+first snapshot and the state after three patches as JSON on standard output. Without
 CERT and KEY it connects without a client certificate, which the agent must
 refuse. Exit status: 0 subscribed, 2 refused or failed, with the reason on
 standard error.
@@ -47,26 +47,27 @@ def frame(message):
     return struct.pack(">I", len(body)) + body
 
 
-def apply(state, update):
-    if update["base_seq"] != state["seq"]:
-        raise ValueError(f"update for {update['base_seq']} but state is {state['seq']}")
-    for key in ("cpu", "memory", "gpus", "drives", "filesystems", "backups", "collectors", "host", "kernel", "agent_version"):
-        if key in update and (update[key] is not None or key in ("cpu", "memory", "backups")):
-            state[key] = update[key]
-    present = update.get("services_present")
-    if present is False:
-        state["services"] = None
-    elif present is True:
-        state["services"] = []
-    if state.get("services") is not None:
-        removed = set(update.get("services_removed") or [])
-        by_name = {s["name"]: s for s in state["services"] if s["name"] not in removed}
-        for s in update.get("services") or []:
-            by_name[s["name"]] = s
-        state["services"] = list(by_name.values())
-    for key in ("seq", "timestamp_ms", "uptime_seconds"):
-        state[key] = update[key]
-    return state
+def merge(target, patch):
+    """Applies a patch to a value, by the rules of the protocol document."""
+    if isinstance(patch, dict) and patch and all(isinstance(k, int) for k in patch) and isinstance(target, list):
+        for index, element in patch.items():
+            target[index] = merge(target[index], element)
+        return target
+    if isinstance(patch, dict) and all(isinstance(k, str) for k in patch) and isinstance(target, dict):
+        for key, value in patch.items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = merge(target[key], value) if key in target else value
+        return target
+    return patch
+
+
+def apply(state, patch):
+    if patch["base_seq"] != state["seq"]:
+        raise ValueError(f"patch for {patch['base_seq']} but state is {state['seq']}")
+    changes = {k: v for k, v in patch.items() if k not in ("type", "base_seq")}
+    return merge(state, changes)
 
 
 async def main(host, address, port, ca, cert=None, key=None):
@@ -77,7 +78,7 @@ async def main(host, address, port, ca, cert=None, key=None):
         config.load_cert_chain(cert, key)
     async with connect(address, port, configuration=config, create_protocol=Client) as client:
         stream = client._quic.get_next_available_stream_id()
-        hello = {"type": "hello", "major": 1, "minor": 0, "role": "dashboard", "subscribe": True}
+        hello = {"type": "hello", "major": 1, "minor": 1, "role": "dashboard", "subscribe": True}
         client._quic.send_stream_data(stream, frame(hello))
         client.transmit()
         first = await asyncio.wait_for(client.messages.get(), 5)
@@ -88,9 +89,17 @@ async def main(host, address, port, ca, cert=None, key=None):
         if snapshot.get("type") != "snapshot":
             print(f"expected a snapshot, got {snapshot.get('type')}", file=sys.stderr)
             return 2
-        update = await asyncio.wait_for(client.messages.get(), 5)
-        state = apply(dict(snapshot), update) if update.get("type") == "update" else None
-        print(json.dumps({"welcome": first, "snapshot": snapshot, "after_update": state}, default=str))
+        # Apply a few patches (one arrives at least every 5 s while the host lives).
+        state = json.loads(json.dumps(snapshot, default=str))
+        patches = 0
+        while patches < 3:
+            message = await asyncio.wait_for(client.messages.get(), 12)
+            if message.get("type") != "patch":
+                print(f"expected a patch, got {message.get('type')}", file=sys.stderr)
+                return 2
+            state = apply(state, message)
+            patches += 1
+        print(json.dumps({"welcome": first, "snapshot": snapshot, "after_update": state, "patches": patches}, default=str))
         return 0
 
 

@@ -4,8 +4,9 @@
 # at /proc/PID/root/run/dbus/system_bus_socket.
 #
 #   harness.sh rootfs              build the root filesystem once (cached in $CM_HARNESS_DIR)
-#   harness.sh start NAME          boot a container with the units in units/ (and the
-#                                  files in $CM_HARNESS_FILES, if set); prints its PID 1
+#   harness.sh start NAME          boot a container with the units in units/ (or in
+#                                  $CM_HARNESS_UNITS, if set) and the files in
+#                                  $CM_HARNESS_FILES, if set; prints its PID 1
 #   harness.sh wait NAME [SECS]    until systemd reports running or degraded
 #   harness.sh exec NAME CMD...    run CMD inside the container
 #   harness.sh stop NAME           power it off and remove its cgroups
@@ -96,7 +97,7 @@ start() {
   stop "$name" >/dev/null 2>&1 || true
   rm -rf "$d"; mkdir -p "$d/upper/etc/systemd/system/multi-user.target.wants" "$d/work" "$d/merged"
   : > "$d/console.log"
-  for unit in "$HERE"/units/*; do
+  for unit in "${CM_HARNESS_UNITS:-$HERE/units}"/*; do
     cp "$unit" "$d/upper/etc/systemd/system/"
     if grep -q '^WantedBy=multi-user.target' "$unit"; then
       ln -s "/etc/systemd/system/$(basename "$unit")" "$d/upper/etc/systemd/system/multi-user.target.wants/"
@@ -171,5 +172,5 @@ case ${1:-} in
   exec) n=${2:?name}; shift 2; run_inside "$n" "$@" ;;
   stop) stop "${2:?name}" ;;
   __inside) inside "$2" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

@@ -2,6 +2,8 @@
 //! node_exporter scraped every 2 s, measured in the same run:
 //! resident memory, CPU per minute, bytes per second per host, and the time
 //! from collection to a dashboard holding the snapshot (p50 / p99).
+//! Bytes here are frame bytes and gzip'd HTTP responses (what Prometheus
+//! fetches), not what travels on the wire: bench/wire.sh counts that.
 //!
 //! `cargo bench -p cm-agent --bench serve [-- SECONDS]` (default 60). Needs
 //! `prometheus-node-exporter` on PATH for the comparison (apt-get install
@@ -123,7 +125,7 @@ fn main() {
     let mut lat = latencies;
     lat.sort_by(f64::total_cmp);
     println!("  rss                 {:.1} MB, private dirty {:.1} MB", rss as f64 / 1024.0, dirty as f64 / 1024.0);
-    println!("  wire                {bytes:.0} B/s per host per subscriber ({updates} updates each)");
+    println!("  frames              {bytes:.0} B/s per host per subscriber ({updates} updates each)");
     println!("  collection->client  p50 {:.1} ms, p99 {:.1} ms", percentile(&lat, 0.5), percentile(&lat, 0.99));
     let _ = agent.kill();
     let _ = agent.wait();
@@ -159,7 +161,7 @@ fn main() {
     println!("node_exporter, scraped every 2 s, {elapsed:.0} s");
     println!("  cpu                 {ne_cpu:.3} s per minute");
     println!("  rss                 {:.1} MB", ne_rss as f64 / 1024.0);
-    println!("  wire                {:.0} B/s", ne_bytes as f64 / elapsed);
+    println!("  responses           {:.0} B/s (gzip'd, headers included)", ne_bytes as f64 / elapsed);
     println!(
         "  scrape              p50 {:.1} ms, p99 {:.1} ms (collection happens during the scrape)",
         percentile(&scrape_ms, 0.5),
@@ -174,11 +176,11 @@ fn main() {
     );
 }
 
-/// One HTTP/1.0 GET of /metrics; the bytes of the response.
+/// One HTTP/1.0 GET of /metrics, gzip'd as Prometheus asks; the bytes of the response.
 fn scrape(port: u16) -> usize {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return 0 };
-    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n");
     let mut body = Vec::new();
     let _ = s.read_to_end(&mut body);
     body.len()

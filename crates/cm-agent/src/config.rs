@@ -33,6 +33,18 @@ pub struct AgentConfig {
     /// `services.restic.backups` and `services.borgbackup.jobs`).
     #[serde(default)]
     pub backups: Vec<BackupEntry>,
+    #[serde(default)]
+    pub privileged: PrivilegedSection,
+}
+
+/// Privilege separation: SMART and the walks of other services' directories
+/// run in `cm-agent collect-privileged`, which writes them to `results`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivilegedSection {
+    /// The file the privileged collector writes and the agent reads. Unset:
+    /// the agent collects these itself (and needs the privilege).
+    pub results: Option<PathBuf>,
 }
 
 /// Status thresholds; `[warning, critical]` pairs, higher is worse.
@@ -114,11 +126,13 @@ pub struct CollectorSwitches {
     pub smart: bool,
     /// NVIDIA GPUs through nvidia-smi (AMD and Intel need nothing).
     pub nvidia: bool,
+    /// The nvidia-smi to run (default: `nvidia-smi` from PATH).
+    pub nvidia_smi: Option<String>,
 }
 
 impl Default for CollectorSwitches {
     fn default() -> Self {
-        Self { smart: true, nvidia: true }
+        Self { smart: true, nvidia: true, nvidia_smi: None }
     }
 }
 
@@ -158,6 +172,7 @@ pub struct IntervalSeconds {
     pub storage: f64,
     pub gpu: f64,
     pub smart: f64,
+    pub services: f64,
 }
 
 impl Default for IntervalSeconds {
@@ -169,6 +184,7 @@ impl Default for IntervalSeconds {
             storage: d.storage.as_secs_f64(),
             gpu: d.gpu.as_secs_f64(),
             smart: d.smart.as_secs_f64(),
+            services: d.services.as_secs_f64(),
         }
     }
 }
@@ -244,9 +260,14 @@ impl AgentConfig {
             }
         }
         let i = &self.intervals;
-        for (name, v) in
-            [("cpu", i.cpu), ("memory", i.memory), ("storage", i.storage), ("gpu", i.gpu), ("smart", i.smart)]
-        {
+        for (name, v) in [
+            ("cpu", i.cpu),
+            ("memory", i.memory),
+            ("storage", i.storage),
+            ("gpu", i.gpu),
+            ("smart", i.smart),
+            ("services", i.services),
+        ] {
             if !(0.1..=86_400.0).contains(&v) {
                 return Err(ConfigError(format!(
                     "{}: intervals.{name} = {v}: expected seconds between 0.1 and 86400",
@@ -268,6 +289,7 @@ impl AgentConfig {
             storage: s(self.intervals.storage),
             gpu: s(self.intervals.gpu),
             smart: s(self.intervals.smart),
+            services: s(self.intervals.services),
         };
         core.systemd = self.systemd.enable.then(|| cm_collect::systemd::SystemdConfig {
             patterns: self.systemd.patterns.clone(),
@@ -292,6 +314,39 @@ impl AgentConfig {
         if !self.collectors.nvidia {
             core.nvidia_smi = None;
         }
+        if let (Some(smi), Some(program)) = (&mut core.nvidia_smi, &self.collectors.nvidia_smi) {
+            smi.program = program.clone();
+        }
+        if let Some(results) = &self.privileged.results {
+            // What needs privilege comes from the privileged collector.
+            core.smartctl = None;
+            if let Some(systemd) = &mut core.systemd {
+                systemd.measure_disks = false;
+            }
+            core.privileged_results = Some(results.clone());
+        }
+        core
+    }
+
+    /// How often the privileged collector looks for new units and writes its results.
+    pub const PRIVILEGED_INTERVAL: Duration = Duration::from_secs(30);
+
+    /// What `cm-agent collect-privileged` collects: drive health and the
+    /// services' directories (the systemd states come along, unused); no GPU.
+    pub fn core_privileged(&self) -> CoreConfig {
+        let mut core = self.core();
+        core.privileged_results = None;
+        core.nvidia_smi = None;
+        core.smartctl = self.collectors.smart.then(Default::default);
+        if let Some(systemd) = &mut core.systemd {
+            systemd.measure_disks = true;
+        }
+        let every = Self::PRIVILEGED_INTERVAL;
+        core.intervals.cpu = every;
+        core.intervals.memory = every;
+        core.intervals.services = every;
+        core.intervals.gpu = Duration::from_secs(86_400);
+        core.intervals.storage = core.intervals.storage.max(every);
         core
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cm_agent::config::AgentConfig;
+use cm_agent::privileged::Results;
 use cm_agent::{AgentCore, CoreConfig, Thresholds};
 use cm_collect::gpu::NvidiaSmi;
 use cm_collect::smart::{parse_smartctl_json, Smartctl};
@@ -45,6 +46,14 @@ enum Command {
     /// Serve this host's snapshots to dashboards over QUIC with mutual TLS.
     Run {
         /// The agent's TOML configuration (see docs/agent.example.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// The privileged collector: read drive health (smartctl) and measure the
+    /// watched services' directories, and write them to the file named by
+    /// `privileged.results`, for the unprivileged `cm-agent run` to read.
+    CollectPrivileged {
+        /// The agent's TOML configuration, the same file `run` reads.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -116,6 +125,32 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(cm_agent::serve::run(config))
         }
+        Command::CollectPrivileged { config: file } => {
+            let config = AgentConfig::load(&file)?;
+            let Some(results) = config.privileged.results.clone() else {
+                anyhow::bail!(
+                    "{}: privileged.results is not set: it names the file this collector writes",
+                    file.display()
+                );
+            };
+            eprintln!("cm-agent: privileged collector writing to {}", results.display());
+            let mut last_error = None;
+            let interval = AgentConfig::PRIVILEGED_INTERVAL;
+            AgentCore::new(config.core_privileged()).run(|snapshot| {
+                let outcome = cm_agent::privileged::write(&results, &Results::from_snapshot(&snapshot, interval));
+                // Say each failure once, and when it is over.
+                let error = outcome.err().map(|e| e.to_string());
+                if error != last_error {
+                    match &error {
+                        Some(e) => eprintln!("cm-agent: cannot write {}: {e}", results.display()),
+                        None => eprintln!("cm-agent: writing {} again", results.display()),
+                    }
+                    last_error = error;
+                }
+                true
+            });
+            Ok(())
+        }
         Command::CheckConfig { file } => {
             AgentConfig::load(&file)?;
             println!("{}: ok", file.display());
@@ -175,6 +210,18 @@ fn summary(s: &HostSnapshot) -> String {
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     let mut out = String::new();
     let _ = writeln!(out, "host {}  kernel {}  up {} s", s.host, s.kernel, s.uptime_seconds);
+    if let Some(n) = &s.nixos {
+        let generation = n.generation.map_or_else(|| "-".to_string(), |g| g.to_string());
+        let revision = n.configuration_revision.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "nixos {}  generation {generation}  revision {revision}",
+            n.version.as_deref().unwrap_or("?")
+        );
+        for why in &n.reboot_reasons {
+            let _ = writeln!(out, "  reboot needed: {why}");
+        }
+    }
     if let Some(c) = &s.cpu {
         let util = c.utilisation_percent.map_or("-".into(), |u| format!("{u:.0}%"));
         let temp = c.temperature_celsius.map_or("-".into(), |t| format!("{t:.0} C"));

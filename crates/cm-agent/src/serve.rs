@@ -4,27 +4,72 @@
 //! One thread collects (the agent core); it publishes each snapshot into a
 //! `watch` channel, so a slow subscriber only ever holds the latest snapshot
 //! and the agent's memory does not grow with it. Each connection is its own
-//! task; whatever one peer sends can close that connection, never the agent.
+//! task, a thin loop that moves bytes between quinn and an [`AgentSession`],
+//! which decides everything; whatever one peer sends can close that
+//! connection, never the agent.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use cm_net::stream::{self, code, FramedRecv};
 use cm_net::{tls, Identity, Role};
-use cm_proto::{HostSnapshot, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use cm_proto::session::{Action, AgentInfo, Peer, Published};
+use cm_proto::{escape, AgentSession, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use tokio::sync::watch;
 
 use crate::config::AgentConfig;
 use crate::core::AgentCore;
+use crate::refusals::RefusalLog;
 use crate::AGENT_VERSION;
 
-/// Largest frame the agent accepts from a client: Hello and requests are small.
-const MAX_CLIENT_FRAME: usize = 64 * 1024;
-/// How long a client has to say Hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more are refused before their handshake.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a refusal may take to reach the peer before the connection closes.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
 
-type Latest = watch::Receiver<Option<Arc<HostSnapshot>>>;
+type Latest = watch::Receiver<Option<Arc<Published>>>;
+
+/// What every connection task shares.
+struct Shared {
+    info: AgentInfo,
+    refusals: Mutex<RefusalLog>,
+    connections: AtomicUsize,
+}
+
+impl Shared {
+    fn log(&self, line: &str) {
+        eprintln!("cm-agent: {line}");
+    }
+
+    /// Logs a line any peer can cause, aggregated per source address.
+    fn refusal(&self, remote: SocketAddr, line: String) {
+        let lines = self.refusals.lock().map(|mut r| r.record(remote.ip(), line, Instant::now())).unwrap_or_default();
+        for line in lines {
+            self.log(&line);
+        }
+    }
+
+    fn flush_refusals(&self, all: bool) {
+        let lines = self
+            .refusals
+            .lock()
+            .map(|mut r| if all { r.flush_all() } else { r.flush(Instant::now()) })
+            .unwrap_or_default();
+        for line in lines {
+            self.log(&line);
+        }
+    }
+}
+
+/// Counts a connection for as long as its task runs.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
@@ -59,27 +104,42 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     let mut first = rx.clone();
     let host = loop {
         if let Some(s) = first.borrow_and_update().as_ref() {
-            break s.host.clone();
+            break s.snapshot.host.clone();
         }
         first.changed().await?;
     };
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
+    let shared = Arc::new(Shared {
+        info: AgentInfo { host, agent_version: AGENT_VERSION.into(), interval },
+        refusals: Mutex::default(),
+        connections: AtomicUsize::new(0),
+    });
 
     tokio::pin!(stop);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut summaries = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                let (rx, host) = (rx.clone(), host.clone());
-                tokio::spawn(async move { connection(incoming, rx, host, interval).await });
+                if shared.connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    let remote = incoming.remote_address();
+                    incoming.refuse();
+                    shared.refusal(remote, format!("refused {remote}: already serving {MAX_CONNECTIONS} connections"));
+                    continue;
+                }
+                shared.connections.fetch_add(1, Ordering::Relaxed);
+                let (rx, slot) = (rx.clone(), Slot(shared.clone()));
+                tokio::spawn(async move { connection(incoming, rx, slot).await });
             }
             _ = hangup.recv() => reload(&endpoint, &config),
+            _ = summaries.tick() => shared.flush_refusals(false),
             _ = &mut stop => break,
         }
     }
-    endpoint.close(code::DONE.into(), b"agent stopping");
+    endpoint.close(cm_net::code::DONE.into(), b"agent stopping");
     tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await.ok();
+    shared.flush_refusals(true);
     eprintln!("cm-agent: stopped");
     Ok(())
 }
@@ -100,150 +160,113 @@ fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
     }
 }
 
-/// The collection thread: runs due collectors, publishes a snapshot after each round.
-fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<HostSnapshot>>>) {
-    let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-    let mut core = AgentCore::new(config);
-    core.set_waker(Arc::new(move || {
-        let _ = wake_tx.send(());
-    }));
-    core.collect_all();
-    loop {
-        if tx.send(Some(Arc::new(core.snapshot()))).is_err() {
-            return;
-        }
-        loop {
-            let wait = core.next_due().saturating_duration_since(std::time::Instant::now());
-            let _ = wake_rx.recv_timeout(wait);
-            if core.collect_due(std::time::Instant::now()) > 0 {
-                break;
-            }
-        }
-    }
+/// The collection thread: the core publishes one snapshot per round of
+/// collectors and sleeps in between; it stops when nobody can receive any more.
+fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<Published>>>) {
+    // Each snapshot is turned into what patches are computed on once, for every subscriber.
+    AgentCore::new(config).run(|snapshot| tx.send(Some(Arc::new(Published::new(snapshot)))).is_ok());
 }
 
-/// One client, from handshake to goodbye. Every refusal is one log line here
-/// and a clear message (or close reason) for the client.
-async fn connection(incoming: quinn::Incoming, mut latest: Latest, host: String, interval: Duration) {
+/// What woke a connection's loop.
+enum Event {
+    Stream(Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>),
+    Read(Result<Option<usize>, quinn::ReadError>),
+    Snapshot(bool),
+    Timer,
+    Closed(quinn::ConnectionError),
+}
+
+/// One client, from handshake to goodbye: bytes from quinn go into the
+/// session, what the session asks for goes out.
+async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
+    let shared = &slot.0;
     let remote: SocketAddr = incoming.remote_address();
     let conn = match incoming.await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("cm-agent: refused {remote}: {e}");
-            return;
-        }
+        Err(e) => return shared.refusal(remote, handshake_failure(remote, &e)),
     };
-    let who = match tls::peer(&conn) {
-        Ok((role, names)) => (role, names.first().cloned().unwrap_or_else(|| "?".into())),
-        Err(e) => return refuse_conn(&conn, remote, &e.to_string()),
-    };
-    let (role, name) = who;
-    let Ok(Ok((mut send, recv))) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await else {
-        eprintln!("cm-agent: {name} ({remote}) opened no stream within {HELLO_TIMEOUT:?}");
-        conn.close(code::TIMEOUT.into(), b"no hello");
-        return;
-    };
-    let mut frames = FramedRecv::new(recv, MAX_CLIENT_FRAME);
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
-        Ok(Ok(Some(m))) => m,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => return protocol_error(&conn, remote, &name, &e.to_string()),
-        Err(_) => {
-            eprintln!("cm-agent: {name} ({remote}) said no hello within {HELLO_TIMEOUT:?}");
-            conn.close(code::TIMEOUT.into(), b"no hello");
-            return;
-        }
-    };
-    let Message::Hello { major, minor, subscribe, .. } = hello else {
-        return protocol_error(&conn, remote, &name, &format!("expected hello, got {hello:?}"));
-    };
-    if major != PROTOCOL_MAJOR {
-        let reason =
-            format!("protocol {major}.{minor} is not supported: this agent speaks {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}");
-        return refuse(&conn, &mut send, remote, &name, code::VERSION, reason).await;
-    }
-    let role = match role {
-        Some(r) if r.may_subscribe() || !subscribe => r,
-        Some(r) => {
-            let reason = format!("certificate role {r} may not subscribe (dashboard or operator may)");
-            return refuse(&conn, &mut send, remote, &name, code::REFUSED, reason).await;
-        }
-        None => {
-            let reason = "certificate carries no cm role".to_string();
-            return refuse(&conn, &mut send, remote, &name, code::REFUSED, reason).await;
-        }
-    };
-    let welcome = Message::Welcome {
-        host,
-        agent_version: AGENT_VERSION.into(),
-        major: PROTOCOL_MAJOR,
-        minor: PROTOCOL_MINOR,
-        interval_ms: interval.as_millis() as u64,
-    };
-    if stream::send(&mut send, &welcome).await.is_err() || !subscribe {
-        return;
-    }
-    eprintln!("cm-agent: {name} ({remote}, {role}) subscribed");
-    latest.mark_changed(); // the current snapshot goes out first, whole
-                           // What this subscriber has: updates are computed against it.
-    let mut sent: Option<Arc<HostSnapshot>> = None;
+    let mut session = AgentSession::new(shared.info.clone(), peer(&conn, remote), Instant::now());
+    let mut send: Option<quinn::SendStream> = None;
+    let mut recv: Option<quinn::RecvStream> = None;
+    let mut finished = false;
+    let mut buf = vec![0u8; 8192];
+    latest.mark_changed(); // the current snapshot goes out first, once subscribed
     loop {
-        tokio::select! {
-            changed = latest.changed() => {
-                if changed.is_err() { return; }
-                let snap = latest.borrow_and_update().clone();
-                let Some(snap) = snap else { continue };
-                let msg = match &sent {
-                    Some(prev) => Message::Update(Box::new(cm_proto::diff(prev, &snap))),
-                    None => Message::Snapshot(Box::new((*snap).clone())),
-                };
-                if stream::send(&mut send, &msg).await.is_err() {
-                    return; // the peer went away; quinn says why in conn.closed()
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::Send(bytes) => {
+                    let Some(s) = send.as_mut() else { continue };
+                    if let Err(e) = s.write_all(&bytes).await {
+                        let why = match e {
+                            quinn::WriteError::ConnectionLost(e) => e.to_string(),
+                            other => other.to_string(),
+                        };
+                        session.handle_closed(&why);
+                    }
                 }
-                sent = Some(snap);
-            }
-            // Anything else the client sends on this stream must still be well-formed.
-            next = frames.next() => match next {
-                Ok(Some(Message::Unknown)) => {}
-                Ok(Some(other)) => return protocol_error(&conn, remote, &name, &format!("unexpected {other:?}")),
-                Ok(None) => {}
-                // The client went away: not its fault, not ours.
-                Err(cm_net::StreamError::Read(e)) => {
-                    eprintln!("cm-agent: {name} ({remote}) left: {e}");
-                    return;
+                Action::Finish => {
+                    finished = send.as_mut().is_some_and(|s| s.finish().is_ok());
                 }
-                Err(e) => return protocol_error(&conn, remote, &name, &e.to_string()),
-            },
-            reason = conn.closed() => {
-                eprintln!("cm-agent: {name} ({remote}) left: {reason}");
-                return;
+                Action::Close { code, reason } => {
+                    if let (true, Some(s)) = (finished, send.as_mut()) {
+                        // Let the refusal reach the peer before the close overtakes it.
+                        tokio::time::timeout(REFUSAL_DRAIN, s.stopped()).await.ok();
+                    }
+                    conn.close(code.into(), reason.as_bytes());
+                }
+                Action::Log(line) => shared.log(&line),
+                Action::Refusal(line) => shared.refusal(remote, line),
             }
+        }
+        if session.is_closed() {
+            return;
+        }
+        let timer = session.poll_timeout();
+        let event = tokio::select! {
+            s = conn.accept_bi(), if send.is_none() => Event::Stream(s),
+            r = async { recv.as_mut().expect("guarded").read(&mut buf).await }, if recv.is_some() && session.wants_input() => Event::Read(r),
+            c = latest.changed(), if session.is_subscribed() => Event::Snapshot(c.is_ok()),
+            _ = async { tokio::time::sleep_until(timer.expect("guarded").into()).await }, if timer.is_some() => Event::Timer,
+            reason = conn.closed() => Event::Closed(reason),
+        };
+        let now = Instant::now();
+        match event {
+            Event::Stream(Ok((s, r))) => (send, recv) = (Some(s), Some(r)),
+            Event::Stream(Err(e)) | Event::Closed(e) => session.handle_closed(&e.to_string()),
+            Event::Read(Ok(Some(n))) => session.handle_input(&buf[..n], now),
+            Event::Read(Ok(None)) => session.handle_finished(now),
+            Event::Read(Err(quinn::ReadError::ConnectionLost(e))) => session.handle_closed(&e.to_string()),
+            Event::Read(Err(e)) => session.handle_closed(&e.to_string()),
+            Event::Snapshot(false) => return, // the agent is stopping
+            Event::Snapshot(true) => {
+                let snapshot = latest.borrow_and_update().clone();
+                if let Some(snapshot) = snapshot {
+                    session.handle_snapshot(snapshot, now);
+                }
+            }
+            Event::Timer => session.handle_timeout(now),
         }
     }
 }
 
-fn refuse_conn(conn: &quinn::Connection, remote: SocketAddr, reason: &str) {
-    eprintln!("cm-agent: refused {remote}: {reason}");
-    conn.close(code::REFUSED.into(), reason.as_bytes());
+/// Who the peer's certificate says it is; the session decides what that allows.
+fn peer(conn: &quinn::Connection, remote: SocketAddr) -> Peer {
+    let (name, role) = match tls::peer(conn) {
+        Ok((Some(role), names)) => (names.first().cloned(), Ok(role)),
+        Ok((None, names)) => (names.first().cloned(), Err("certificate carries no cm role".to_string())),
+        Err(e) => (None, Err(format!("certificate not usable: {}", escape(&e.to_string())))),
+    };
+    Peer { addr: remote.to_string(), name: name.unwrap_or_else(|| "?".into()), role }
 }
 
-async fn refuse(
-    conn: &quinn::Connection,
-    send: &mut quinn::SendStream,
-    remote: SocketAddr,
-    name: &str,
-    code: u32,
-    reason: String,
-) {
-    eprintln!("cm-agent: refused {name} ({remote}): {reason}");
-    let _ = stream::send(send, &Message::Refused { reason: reason.clone() }).await;
-    let _ = send.finish();
-    // Give the Refused frame a moment to leave before the close overtakes it.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    conn.close(code.into(), reason.as_bytes());
-}
-
-fn protocol_error(conn: &quinn::Connection, remote: SocketAddr, name: &str, what: &str) {
-    eprintln!("cm-agent: closed {name} ({remote}): protocol error: {what}");
-    conn.close(code::PROTOCOL.into(), b"protocol error");
+/// A failed handshake in words that say who refused whom.
+fn handshake_failure(remote: SocketAddr, e: &quinn::ConnectionError) -> String {
+    match e {
+        quinn::ConnectionError::ConnectionClosed(close) if u64::from(close.error_code) & !0xff == 0x100 => format!(
+            "{remote} refused this agent's certificate ({}): check that it trusts this fleet's CA and dials this host by the name in the certificate",
+            escape(&close.to_string())
+        ),
+        quinn::ConnectionError::TransportError(t) => format!("refused {remote}: {}", escape(&t.to_string())),
+        other => format!("handshake with {remote} failed: {}", escape(&other.to_string())),
+    }
 }

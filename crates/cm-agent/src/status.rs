@@ -133,9 +133,11 @@ impl Thresholds {
     }
 
     /// Judges a backup job: a failed last run is critical; a job that has
-    /// never run is unknown (it may be new).
+    /// never run is unknown (it may be new), and so is one the collector
+    /// could not read, with the collector's reason.
     pub fn judge_backup(&self, b: &mut Backup) {
         (b.status, b.reason) = match b.result.as_deref() {
+            None if b.reason.is_some() => (Status::Unknown, b.reason.take()),
             None => (Status::Unknown, Some("has not run yet".into())),
             Some("success") | Some("running") => (Status::Ok, None),
             Some(other) => (Status::Critical, Some(format!("last run failed ({other})"))),
@@ -324,5 +326,22 @@ mod tests {
         let mut snap = HostSnapshot { filesystems: vec![Filesystem::default()], ..Default::default() };
         Thresholds::default().evaluate(&mut snap);
         assert_eq!(snap.filesystems[0].status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_backup_the_collector_could_not_read_is_unknown_with_its_reason() {
+        let t = Thresholds::default();
+        let mut unread = Backup { reason: Some("cannot read x.service: no such unit".into()), ..Default::default() };
+        t.judge_backup(&mut unread);
+        assert_eq!(
+            (unread.status, unread.reason.as_deref()),
+            (Status::Unknown, Some("cannot read x.service: no such unit"))
+        );
+        let mut new = Backup::default();
+        t.judge_backup(&mut new);
+        assert_eq!((new.status, new.reason.as_deref()), (Status::Unknown, Some("has not run yet")));
+        let mut failed = Backup { result: Some("exit-code".into()), ..Default::default() };
+        t.judge_backup(&mut failed);
+        assert_eq!((failed.status, failed.reason.as_deref()), (Status::Critical, Some("last run failed (exit-code)")));
     }
 }

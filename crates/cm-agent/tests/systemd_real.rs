@@ -206,6 +206,19 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
                     timer: None,
                 },
                 BackupJob { name: "broken".into(), kind: "borg".into(), unit: "cm-fails.service".into(), timer: None },
+                // A name systemd refuses outright, and one it does not know.
+                BackupJob {
+                    name: "bad-name".into(),
+                    kind: "restic".into(),
+                    unit: "cm bad name.service".into(),
+                    timer: None,
+                },
+                BackupJob {
+                    name: "typo".into(),
+                    kind: "restic".into(),
+                    unit: "cm-no-such-backup.service".into(),
+                    timer: None,
+                },
             ],
             ..Default::default()
         }),
@@ -225,6 +238,58 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
     let broken = backups.iter().find(|b| b.name == "broken").unwrap();
     assert_eq!((broken.result.as_deref(), broken.status), (Some("exit-code"), Status::Critical), "{broken:?}");
     assert_eq!(broken.next_run_ms, None, "no timer");
+    // Each bad job is reported alone, unknown with the reason; the rest were read above.
+    let bad = backups.iter().find(|b| b.name == "bad-name").unwrap();
+    assert_eq!(bad.status, Status::Unknown, "{bad:?}");
+    assert!(bad.reason.as_deref().unwrap().starts_with("cannot read cm bad name.service: "), "{bad:?}");
+    let typo = backups.iter().find(|b| b.name == "typo").unwrap();
+    assert_eq!(typo.status, Status::Unknown, "{typo:?}");
+    assert!(typo.reason.as_deref().unwrap().contains("cm-no-such-backup.service (not-found)"), "{typo:?}");
+
+    // The core's own loop is woken by unit signals: with an hour between
+    // scheduled rounds, a unit that fails shows in a snapshot within seconds.
+    let hour = Duration::from_secs(3600);
+    let mut core = cm_agent::AgentCore::new(cm_agent::CoreConfig {
+        intervals: cm_agent::Intervals {
+            cpu: hour,
+            memory: hour,
+            storage: hour,
+            gpu: hour,
+            smart: hour,
+            services: hour,
+        },
+        systemd: Some(SystemdConfig {
+            address: Some(format!("unix:path={}/run/dbus/system_bus_socket", c.root())),
+            patterns: vec!["cm-*".into()],
+            ..Default::default()
+        }),
+        ..cm_agent::CoreConfig::for_sysroot(SysRoot::at(c.root()))
+    });
+    let started = Instant::now();
+    while core.wait_and_collect(started + Duration::from_secs(30)).and_then(|s| s.services).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no services from the core");
+    }
+    // Until its watcher has subscribed, nothing wakes the core: poke it with a
+    // oneshot until a snapshot comes without a scheduled round.
+    loop {
+        c.exec(&["systemctl", "start", "cm-oneshot.service"]);
+        if core.wait_and_collect(Instant::now() + Duration::from_secs(2)).is_some() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "unit signals never woke the core");
+    }
+    let out = c.exec(&["systemd-run", "--unit=cm-late-fail", "sh", "-c", "sleep 0.3; exit 3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let asked = Instant::now();
+    let failed = loop {
+        let snap = core.wait_and_collect(asked + Duration::from_secs(20)).expect("woken before the hour is up");
+        let unit = snap.services.unwrap_or_default().into_iter().find(|s| s.name == "cm-late-fail.service");
+        if let Some(unit) = unit.filter(|u| u.active_state == "failed") {
+            break unit;
+        }
+    };
+    assert_eq!(failed.status, Status::Critical, "{failed:?}");
+    assert!(asked.elapsed() < Duration::from_secs(20));
 
     // The bus going away and coming back: a clear error, then service again.
     c.exec(&["systemctl", "stop", "dbus.socket", "dbus.service"]);

@@ -33,9 +33,12 @@ pub struct Usage {
 }
 
 /// Walks `root`. An unreadable or missing root is an error; anything below it
-/// that cannot be read is counted in [`Usage::unreadable`] and skipped.
+/// that cannot be read is counted in [`Usage::unreadable`] and skipped. A
+/// root that is a symbolic link is followed (systemd makes a DynamicUser=
+/// service's `/var/lib/NAME` a link to `/var/lib/private/NAME`); links
+/// below it are not.
 pub fn measure(root: &Path, budget: Budget) -> std::io::Result<Usage> {
-    let top = std::fs::symlink_metadata(root)?;
+    let top = std::fs::metadata(root)?;
     let device = top.dev();
     let deadline = Instant::now() + budget.time;
     let mut usage = Usage { bytes: top.blocks() * 512, entries: 1, ..Default::default() };

@@ -26,4 +26,8 @@ pub enum CollectError {
     Parse { path: PathBuf, source: ParseError },
     #[error("{command}: {message}")]
     Command { command: String, message: String },
+    /// Files are there but not laid out as the source promises, e.g. a
+    /// `/run/current-system` that points at nothing.
+    #[error("{}: {message}", path.display())]
+    Layout { path: PathBuf, message: String },
 }

@@ -152,17 +152,30 @@ pub fn read_nvidia(root: &SysRoot, smi: &NvidiaSmi) -> Result<Vec<Gpu>, CollectE
     })
 }
 
+/// What one GPU collection found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Every GPU that could be read.
+    pub gpus: Vec<Gpu>,
+    /// Why the NVIDIA GPUs could not be read. The AMD and Intel ones do not
+    /// depend on nvidia-smi and are in `gpus` all the same.
+    pub error: Option<CollectError>,
+}
+
 /// Reads every GPU. `nvidia` is `None` where nvidia-smi must not be asked (a captured tree).
 ///
 /// nvidia-smi is only started while the NVIDIA kernel driver is loaded
 /// (`/proc/driver/nvidia` exists): without it there is nothing to report, and
 /// the agent does not pay for a process start every interval.
-pub fn collect(root: &SysRoot, nvidia: Option<&NvidiaSmi>) -> Result<Vec<Gpu>, CollectError> {
+pub fn collect(root: &SysRoot, nvidia: Option<&NvidiaSmi>) -> Found {
     let driver_loaded = root.path("/proc/driver/nvidia").exists();
-    let mut gpus = match nvidia {
-        Some(smi) if driver_loaded => read_nvidia(root, smi)?,
-        _ => Vec::new(),
+    let (mut gpus, error) = match nvidia {
+        Some(smi) if driver_loaded => match read_nvidia(root, smi) {
+            Ok(gpus) => (gpus, None),
+            Err(e) => (Vec::new(), Some(e)),
+        },
+        _ => (Vec::new(), None),
     };
     gpus.extend(read_drm(root));
-    Ok(gpus)
+    Found { gpus, error }
 }

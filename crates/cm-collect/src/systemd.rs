@@ -47,6 +47,12 @@ pub struct SystemdConfig {
     pub disk_cycle_time: Duration,
     /// Backup jobs run by systemd units (NixOS restic and borgbackup jobs).
     pub backups: Vec<BackupJob>,
+    /// How long one D-Bus call may wait for its answer: a stuck systemd or
+    /// dbus-daemon is an error after this, not a collector that waits forever.
+    pub call_timeout: Duration,
+    /// Whether to walk the units' directories. An agent without privilege
+    /// lists them only; the privileged collector measures them.
+    pub measure_disks: bool,
 }
 
 /// A backup job the agent reports on.
@@ -72,6 +78,8 @@ impl Default for SystemdConfig {
             disk_budget: Budget::default(),
             disk_cycle_time: Duration::from_secs(5),
             backups: Vec::new(),
+            call_timeout: Duration::from_secs(5),
+            measure_disks: true,
         }
     }
 }
@@ -150,11 +158,21 @@ fn prop_strings(p: &Props, key: &str) -> Vec<String> {
     p.get(key).and_then(|v| v.try_clone().ok()).and_then(|v| Vec::<String>::try_from(v).ok()).unwrap_or_default()
 }
 
-fn connect(address: Option<&str>) -> zbus::Result<Connection> {
-    match address {
-        Some(a) => zbus::blocking::connection::Builder::address(a)?.build(),
-        None => Connection::system(),
-    }
+fn connect(address: Option<&str>, call_timeout: Duration) -> zbus::Result<Connection> {
+    let builder = match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a)?,
+        None => zbus::blocking::connection::Builder::system()?,
+    };
+    // Bounds every call, not the handshake: zbus waits for the bus's answer to
+    // Hello with no limit, so a bus that accepts and then says nothing holds
+    // this. The agent's deadline on the whole systemd collection covers that.
+    builder.method_timeout(call_timeout).build()
+}
+
+/// zbus reports a call that got no answer within the method timeout as an
+/// I/O error of kind `TimedOut`.
+fn is_timeout(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 impl SystemdCollector {
@@ -199,9 +217,10 @@ impl SystemdCollector {
         }
         let (address, changed, alive, waker) =
             (self.config.address.clone(), self.changed.clone(), self.watcher_alive.clone(), self.waker.clone());
+        let call_timeout = self.config.call_timeout;
         let spawned = std::thread::Builder::new().name("systemd-watch".into()).spawn(move || {
             let run = || -> zbus::Result<()> {
-                let conn = connect(address.as_deref())?;
+                let conn = connect(address.as_deref(), call_timeout)?;
                 // systemd only emits unit signals to clients that subscribed.
                 conn.call_method(Some(DEST), MANAGER_PATH, Some(MANAGER), "Subscribe", &())?;
                 let rule = zbus::MatchRule::builder()
@@ -234,8 +253,10 @@ impl SystemdCollector {
     /// bus is not an error: [`Outcome::note`] says why there are no services.
     pub fn collect(&mut self, root: &SysRoot) -> Result<Outcome, CollectError> {
         if self.conn.is_none() {
-            match connect(self.config.address.as_deref()) {
+            match connect(self.config.address.as_deref(), self.config.call_timeout) {
                 Ok(c) => self.conn = Some(c),
+                // A bus that is there but does not answer is a fault, not an absent systemd.
+                Err(e) if is_timeout(&e) => return Err(self.error(&e)),
                 Err(e) => {
                     return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() })
                 }
@@ -244,21 +265,29 @@ impl SystemdCollector {
         if !self.watcher_alive.load(Ordering::Acquire) {
             self.spawn_watcher();
         }
-        let read = self.read_units(root).and_then(|services| {
-            let backups = if self.config.backups.is_empty() { None } else { Some(self.read_backups()?) };
-            Ok((services, backups))
-        });
-        match read {
-            Ok((services, backups)) => Ok(Outcome { services: Some(services), note: None, backups }),
+        match self.read_units(root) {
+            Ok(services) => {
+                let backups = (!self.config.backups.is_empty()).then(|| self.read_backups());
+                Ok(Outcome { services: Some(services), note: None, backups })
+            }
             Err(e) => {
                 // The bus went away (systemd restarting, dbus down): reconnect next time.
                 self.conn = None;
                 if is_no_systemd(&e) {
                     return Ok(Outcome { note: Some(format!("systemd not available: {e}")), ..Default::default() });
                 }
-                Err(CollectError::Command { command: "systemd over D-Bus".into(), message: e.to_string() })
+                Err(self.error(&e))
             }
         }
+    }
+
+    fn error(&self, e: &zbus::Error) -> CollectError {
+        let message = if is_timeout(e) {
+            format!("no answer within {:.1} s", self.config.call_timeout.as_secs_f64())
+        } else {
+            e.to_string()
+        };
+        CollectError::Command { command: "systemd over D-Bus".into(), message }
     }
 
     fn unit_path(&self, name: &str) -> zbus::Result<String> {
@@ -267,42 +296,21 @@ impl SystemdCollector {
     }
 
     /// Each backup job's last run (from its service) and next run (from its timer).
-    fn read_backups(&self) -> zbus::Result<Vec<Backup>> {
-        let mut out = Vec::new();
-        for job in &self.config.backups {
-            let path = self.unit_path(&job.unit)?;
-            let unit = self.get_all(&path, "org.freedesktop.systemd1.Unit").unwrap_or_default();
-            let svc = self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default();
-            let start = prop_u64(&svc, "ExecMainStartTimestamp").filter(|t| *t > 0);
-            let exit = prop_u64(&svc, "ExecMainExitTimestamp").filter(|t| *t > 0);
-            let active = prop_str(&unit, "ActiveState").unwrap_or_default();
-            let running = matches!(active.as_str(), "activating" | "active" | "deactivating") && exit < start;
-            let result = match (start, running) {
-                (None, _) => None,
-                (Some(_), true) => Some("running".to_string()),
-                (Some(_), false) => prop_str(&svc, "Result"),
-            };
-            let timer = job
-                .timer
-                .clone()
-                .unwrap_or_else(|| format!("{}.timer", job.unit.strip_suffix(".service").unwrap_or(&job.unit)));
-            let timer = self.unit_path(&timer).and_then(|p| self.get_all(&p, "org.freedesktop.systemd1.Timer")).ok();
-            let next = timer.as_ref().and_then(next_elapse_realtime_us);
-            out.push(Backup {
-                name: job.name.clone(),
-                kind: job.kind.clone(),
-                unit: job.unit.clone(),
-                last_run_ms: start.map(|us| us / 1000),
-                duration_seconds: match (start, exit) {
-                    (Some(s), Some(e)) if e >= s && !running => Some((e - s) / 1_000_000),
-                    _ => None,
-                },
-                result,
-                next_run_ms: next.map(|us| us / 1000),
-                ..Default::default()
-            });
-        }
-        Ok(out)
+    fn read_backups(&self) -> Vec<Backup> {
+        each_backup(&self.config.backups, |job| self.read_backup(job))
+    }
+
+    fn read_backup(&self, job: &BackupJob) -> zbus::Result<Backup> {
+        let path = self.unit_path(&job.unit)?;
+        let unit = self.get_all(&path, "org.freedesktop.systemd1.Unit")?;
+        let svc = self.get_all(&path, "org.freedesktop.systemd1.Service").unwrap_or_default();
+        let timer = job
+            .timer
+            .clone()
+            .unwrap_or_else(|| format!("{}.timer", job.unit.strip_suffix(".service").unwrap_or(&job.unit)));
+        // No timer (or none loaded) is normal: a job started by hand has no next run.
+        let timer = self.unit_path(&timer).and_then(|p| self.get_all(&p, "org.freedesktop.systemd1.Timer")).ok();
+        Ok(backup_from_props(job, &unit, &svc, timer.as_ref()))
     }
 
     fn read_units(&mut self, root: &SysRoot) -> zbus::Result<Vec<Service>> {
@@ -406,6 +414,10 @@ impl SystemdCollector {
         if dirs.is_empty() {
             return;
         }
+        if !self.config.measure_disks {
+            s.disk_paths = dirs;
+            return;
+        }
         let mut total = 0;
         for dir in &dirs {
             let path = root.path(dir);
@@ -430,6 +442,59 @@ impl SystemdCollector {
         }
         s.disk_paths = dirs;
         s.disk_bytes = Some(total);
+    }
+}
+
+/// One backup per job, in the configured order. A job that cannot be read
+/// (a unit name systemd refuses, a call that fails) is reported alone, with
+/// the reason; the other jobs are read all the same.
+fn each_backup(jobs: &[BackupJob], mut read: impl FnMut(&BackupJob) -> zbus::Result<Backup>) -> Vec<Backup> {
+    jobs.iter()
+        .map(|job| read(job).unwrap_or_else(|e| unreadable_backup(job, format!("cannot read {}: {e}", job.unit))))
+        .collect()
+}
+
+/// A job the collector could not read. It has no result; its reason says
+/// why, and the agent judges it unknown rather than "has not run yet".
+fn unreadable_backup(job: &BackupJob, why: String) -> Backup {
+    Backup {
+        name: job.name.clone(),
+        kind: job.kind.clone(),
+        unit: job.unit.clone(),
+        reason: Some(why),
+        ..Default::default()
+    }
+}
+
+/// A backup job as systemd describes it: its service unit's `Unit` and
+/// `Service` properties, and its timer's `Timer` properties if it has one.
+fn backup_from_props(job: &BackupJob, unit: &Props, svc: &Props, timer: Option<&Props>) -> Backup {
+    let load = prop_str(unit, "LoadState").unwrap_or_default();
+    if load == "not-found" || load == "bad-setting" || load == "error" {
+        return unreadable_backup(job, format!("systemd cannot load {} ({load}): check the unit name", job.unit));
+    }
+    let start = prop_u64(svc, "ExecMainStartTimestamp").filter(|t| *t > 0);
+    let exit = prop_u64(svc, "ExecMainExitTimestamp").filter(|t| *t > 0);
+    let active = prop_str(unit, "ActiveState").unwrap_or_default();
+    let running = matches!(active.as_str(), "activating" | "active" | "deactivating") && exit < start;
+    let result = match (start, running) {
+        (None, _) => None,
+        (Some(_), true) => Some("running".to_string()),
+        (Some(_), false) => prop_str(svc, "Result"),
+    };
+    let next = timer.and_then(next_elapse_realtime_us);
+    Backup {
+        name: job.name.clone(),
+        kind: job.kind.clone(),
+        unit: job.unit.clone(),
+        last_run_ms: start.map(|us| us / 1000),
+        duration_seconds: match (start, exit) {
+            (Some(s), Some(e)) if e >= s && !running => Some((e - s) / 1_000_000),
+            _ => None,
+        },
+        result,
+        next_run_ms: next.map(|us| us / 1000),
+        ..Default::default()
     }
 }
 
@@ -469,6 +534,146 @@ mod tests {
         assert!(glob_match("restic-backups-*.service", "restic-backups-b2.service"));
         assert!(glob_match("sshd?.service", "sshd2.service"));
         assert!(!glob_match("sshd?.service", "sshd.service"));
+    }
+
+    fn job(name: &str, unit: &str) -> BackupJob {
+        BackupJob { name: name.into(), kind: "restic".into(), unit: unit.into(), timer: None }
+    }
+
+    fn props(pairs: &[(&str, OwnedValue)]) -> Props {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.try_clone().unwrap())).collect()
+    }
+
+    fn text(s: &str) -> OwnedValue {
+        OwnedValue::from(zbus::zvariant::Str::from(s.to_owned()))
+    }
+
+    #[test]
+    fn a_finished_backup_has_its_result_duration_and_next_run() {
+        let unit = props(&[("LoadState", text("loaded")), ("ActiveState", text("inactive"))]);
+        let svc = props(&[
+            ("ExecMainStartTimestamp", OwnedValue::from(1_700_000_000_000_000u64)),
+            ("ExecMainExitTimestamp", OwnedValue::from(1_700_000_045_000_000u64)),
+            ("Result", text("success")),
+        ]);
+        let timer = props(&[("NextElapseUSecRealtime", OwnedValue::from(1_700_086_400_000_000u64))]);
+        let b = backup_from_props(&job("b2", "restic-backups-b2.service"), &unit, &svc, Some(&timer));
+        assert_eq!((b.result.as_deref(), b.duration_seconds), (Some("success"), Some(45)));
+        assert_eq!((b.last_run_ms, b.next_run_ms), (Some(1_700_000_000_000), Some(1_700_086_400_000)));
+        assert_eq!(b.reason, None);
+    }
+
+    #[test]
+    fn a_backup_that_started_after_its_last_exit_is_running() {
+        let unit = props(&[("LoadState", text("loaded")), ("ActiveState", text("activating"))]);
+        let svc = props(&[
+            ("ExecMainStartTimestamp", OwnedValue::from(1_700_000_100_000_000u64)),
+            ("ExecMainExitTimestamp", OwnedValue::from(1_700_000_045_000_000u64)),
+            ("Result", text("success")),
+        ]);
+        let b = backup_from_props(&job("b2", "restic-backups-b2.service"), &unit, &svc, None);
+        assert_eq!((b.result.as_deref(), b.duration_seconds, b.next_run_ms), (Some("running"), None, None));
+    }
+
+    #[test]
+    fn a_backup_unit_systemd_does_not_know_says_so() {
+        let unit = props(&[("LoadState", text("not-found")), ("ActiveState", text("inactive"))]);
+        let b = backup_from_props(&job("b2", "restic-backups-typo.service"), &unit, &Props::new(), None);
+        assert_eq!(b.result, None);
+        let reason = b.reason.unwrap();
+        assert!(reason.contains("restic-backups-typo.service (not-found)"), "{reason}");
+    }
+
+    #[test]
+    fn one_unreadable_backup_job_is_reported_alone() {
+        let jobs = [job("a", "a.service"), job("bad", "bad name.service"), job("c", "c.service")];
+        let backups = each_backup(&jobs, |j| {
+            if j.name == "bad" {
+                return Err(zbus::Error::Failure("Unit name bad name.service is not valid.".into()));
+            }
+            Ok(Backup {
+                name: j.name.clone(),
+                unit: j.unit.clone(),
+                result: Some("success".into()),
+                ..Default::default()
+            })
+        });
+        let names: Vec<&str> = backups.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["a", "bad", "c"]);
+        assert_eq!(backups[0].result.as_deref(), Some("success"));
+        assert_eq!(backups[2].result.as_deref(), Some("success"));
+        let bad = &backups[1];
+        assert_eq!((bad.unit.as_str(), bad.result.as_deref()), ("bad name.service", None));
+        let reason = bad.reason.as_deref().unwrap();
+        assert!(reason.starts_with("cannot read bad name.service: ") && reason.contains("is not valid"), "{reason}");
+    }
+
+    /// A unix socket that plays a bus just far enough for zbus to connect
+    /// (the handshake and the bus's reply to `Hello`), then never answers a
+    /// call: a dbus-daemon or systemd that hangs.
+    fn silent_bus(name: &str) -> String {
+        use std::io::{Read, Write};
+        let path = std::env::temp_dir().join(format!("cm-silent-bus-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let (mut authenticated, mut welcomed) = (false, false);
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        seen.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&seen).into_owned();
+                        if !authenticated && text.contains("AUTH") && text.contains("\r\n") {
+                            authenticated = true;
+                            let _ = stream.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n");
+                        }
+                        // Then NEGOTIATE_UNIX_FD, BEGIN and the Hello call (a little-endian
+                        // header: its serial is at bytes 8..12), all in one go.
+                        let Some(at) = text.find("BEGIN\r\n").map(|i| i + 7) else { continue };
+                        if welcomed || seen.len() < at + 12 {
+                            continue;
+                        }
+                        welcomed = true;
+                        let serial: [u8; 4] = seen[at + 8..at + 12].try_into().unwrap();
+                        let _ = stream.write_all(b"AGREE_UNIX_FD\r\n");
+                        let _ = stream.write_all(&hello_reply(serial));
+                    }
+                });
+            }
+        });
+        format!("unix:path={}", path.display())
+    }
+
+    /// The bus's METHOD_RETURN to `Hello` (reply serial `serial`), naming the
+    /// client `:1.1`, as the D-Bus specification lays out the bytes.
+    fn hello_reply(serial: [u8; 4]) -> Vec<u8> {
+        let mut m = vec![b'l', 2, 1, 1]; // little-endian, method return, no reply expected, version 1
+        m.extend_from_slice(&9u32.to_le_bytes()); // body length
+        m.extend_from_slice(&1u32.to_le_bytes()); // this message's serial
+        m.extend_from_slice(&15u32.to_le_bytes()); // length of the header field array
+        m.extend_from_slice(&[5, 1, b'u', 0]); // REPLY_SERIAL: u32
+        m.extend_from_slice(&serial);
+        m.extend_from_slice(&[8, 1, b'g', 0, 1, b's', 0]); // SIGNATURE: "s"
+        m.push(0); // the header ends on an 8-byte boundary
+        m.extend_from_slice(&4u32.to_le_bytes());
+        m.extend_from_slice(b":1.1\0");
+        m
+    }
+
+    #[test]
+    fn a_bus_that_never_answers_is_an_error_after_the_call_timeout() {
+        let mut c = SystemdCollector::new(SystemdConfig {
+            address: Some(silent_bus("calls")),
+            call_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let start = Instant::now();
+        let err = c.collect(&SysRoot::live()).unwrap_err().to_string();
+        assert_eq!(err, "systemd over D-Bus: no answer within 0.3 s");
+        assert!(start.elapsed() < Duration::from_secs(10), "waited {:?}", start.elapsed());
     }
 
     #[test]

@@ -73,3 +73,17 @@ fn a_tree_over_budget_is_partial_and_bounded() {
 fn a_missing_directory_is_an_error() {
     assert!(measure(std::path::Path::new("/nonexistent/cm/state"), Budget::default()).is_err());
 }
+
+#[test]
+fn a_dynamic_users_state_directory_link_is_followed_links_below_it_are_not() {
+    // systemd: /var/lib/NAME -> private/NAME for DynamicUser= services.
+    let dir = std::env::temp_dir().join(format!("cm-du-dynamic-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("private/vault")).unwrap();
+    std::fs::write(dir.join("private/vault/data"), vec![7u8; 1 << 20]).unwrap();
+    std::os::unix::fs::symlink("private/vault", dir.join("vault")).unwrap();
+    std::os::unix::fs::symlink("/usr", dir.join("private/vault/elsewhere")).unwrap();
+    let u = measure(&dir.join("vault"), Budget::default()).unwrap();
+    assert!(u.bytes >= 1 << 20, "{u:?}");
+    assert!(u.bytes < 2 << 20, "the link below the root was not followed: {u:?}");
+}

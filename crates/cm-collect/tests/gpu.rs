@@ -94,7 +94,28 @@ fn drm_class_lists_amd_and_intel_cards() {
 #[test]
 fn no_gpu_is_not_an_error() {
     let smi = NvidiaSmi { program: "/nonexistent/nvidia-smi".into(), timeout: Duration::from_secs(1) };
-    assert!(collect(&root("debian-vm"), Some(&smi)).unwrap().is_empty());
+    let found = collect(&root("debian-vm"), Some(&smi));
+    assert!(found.gpus.is_empty() && found.error.is_none(), "{found:?}");
+}
+
+#[test]
+fn a_failing_nvidia_smi_still_lists_the_amd_and_intel_gpus() {
+    // The NVIDIA driver is loaded, so nvidia-smi is asked, and it fails; the
+    // AMD and Intel cards of the drm capture are read from sysfs all the same.
+    let dir = scratch("nvidia-fails-drm");
+    write(&dir, "proc/driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.154.05\n");
+    std::os::unix::fs::symlink(testdata("drm/sys"), dir.join("sys")).unwrap();
+    let smi = fake_smi("smi-fails-drm", "echo 'Failed to initialize NVML: Unknown Error' >&2; exit 9");
+    let found = collect(&SysRoot::at(&dir), Some(&smi));
+    let vendors: Vec<GpuVendor> = found.gpus.iter().map(|g| g.vendor).collect();
+    assert_eq!(vendors, [GpuVendor::Amd, GpuVendor::Intel]);
+    let error = found.error.expect("the NVIDIA failure is reported").to_string();
+    assert!(error.contains("nvidia-smi") && error.contains("Failed to initialize NVML"), "{error}");
+
+    let hang = fake_smi("smi-hangs-drm", "sleep 30");
+    let found = collect(&SysRoot::at(&dir), Some(&hang));
+    assert_eq!(found.gpus.len(), 2, "a hanging nvidia-smi hides nothing either");
+    assert!(found.error.unwrap().to_string().contains("did not finish"));
 }
 
 fn fake_smi(name: &str, script: &str) -> NvidiaSmi {

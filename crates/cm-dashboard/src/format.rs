@@ -2,6 +2,28 @@
 //! storage in decimal units (GB, as drives are sold).
 
 /// `1.2 GiB`, `512 MiB`, `88 KiB`, `0 B`.
+/// A NixOS host for the overview: its generation, then "reboot" while the
+/// booted system is not the current one, else the short revision.
+pub fn nixos_cell(n: &cm_proto::NixosState) -> String {
+    let generation = n.generation.map_or_else(|| "-".to_string(), |g| g.to_string());
+    match (&n.configuration_revision, n.reboot_needed) {
+        (_, true) => format!("{generation} reboot"),
+        (Some(rev), false) => format!("{generation} {}", short_revision(rev)),
+        (None, false) => generation,
+    }
+}
+
+/// The first 7 characters of a revision, `*` for a dirty tree.
+pub fn short_revision(rev: &str) -> String {
+    let dirty = rev.ends_with("-dirty");
+    let short: String = rev.trim_end_matches("-dirty").chars().take(7).collect();
+    if dirty {
+        format!("{short}*")
+    } else {
+        short
+    }
+}
+
 pub fn iec(bytes: u64) -> String {
     scaled(bytes as f64, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
 }

@@ -1,8 +1,7 @@
 //! Local mode: the agent core runs in-process on a thread of its own and sends
 //! its snapshots as messages, like a remote agent would.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{Receiver, Sender};
 
 use cm_agent::{AgentCore, CoreConfig};
 
@@ -15,41 +14,32 @@ use crate::unix_ms;
 pub enum Request {
     /// Collect everything now.
     Refresh,
-    /// A systemd unit changed: collect what that makes due.
-    Wake,
 }
 
-/// Runs the core until the UI's channel closes: collects what is due, sends a
-/// snapshot, sleeps until the next collector is due or a request comes.
+/// Runs the core until the UI's channel closes: one snapshot per round of
+/// collectors, sleeping in between (the core's own loop, as in `cm-agent run`).
+///
+/// `wake` is not needed any more: the core wakes itself when a unit changes
+/// or a slow source answers. It is dropped at once so that `requests` closes
+/// when the UI lets go of its sender.
 pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: inbox::Sender) {
-    let mut core = AgentCore::new(config);
-    core.set_waker(std::sync::Arc::new(move || {
-        let _ = wake.send(Request::Wake);
-    }));
-    // A first CPU sample a moment after the first collection gives a utilisation
-    // figure on the first screen instead of after a full interval.
-    core.collect_all();
-    std::thread::sleep(Duration::from_millis(200));
-    core.resample_cpu();
-    loop {
-        let snapshot = Box::new(core.snapshot());
-        if messages.send(Msg::Snapshot { host: 0, snapshot, received_ms: unix_ms() }).is_err() {
-            return;
-        }
-        loop {
-            let wait = core.next_due().saturating_duration_since(Instant::now());
-            match requests.recv_timeout(wait) {
-                Ok(Request::Refresh) => {
-                    core.collect_all();
-                    break;
-                }
-                Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {
-                    if core.collect_due(Instant::now()) > 0 {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
+    drop(wake);
+    let core = AgentCore::new(config);
+    let handle = core.handle();
+    // The UI's requests come on its own channel; this hands them to the core.
+    // Should the thread not start, refresh does nothing and collection goes on
+    // (stderr is the UI's terminal: nothing is printed there).
+    let _ = std::thread::Builder::new().name("local-requests".into()).spawn(move || {
+        for request in requests {
+            let delivered = match request {
+                Request::Refresh => handle.request(cm_agent::Request::Refresh),
+            };
+            if !delivered {
+                return; // the core is gone
             }
         }
-    }
+    });
+    core.run(|snapshot| {
+        messages.send(Msg::Snapshot { host: 0, snapshot: Box::new(snapshot), received_ms: unix_ms() }).is_ok()
+    });
 }

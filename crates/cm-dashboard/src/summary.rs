@@ -20,6 +20,8 @@ pub struct Summary {
     /// Services that are ok, and all watched services; `None` without a
     /// systemd source.
     pub services: Option<(usize, usize)>,
+    /// Generation, revision and reboot marker of a NixOS host.
+    pub nixos: Option<String>,
 }
 
 /// Where the worst reason comes from, kept as an index while searching so that
@@ -32,6 +34,7 @@ enum Source {
     Memory,
     Cpu,
     Collector(usize),
+    Nixos,
 }
 
 impl Summary {
@@ -47,6 +50,7 @@ impl Summary {
                 .services
                 .as_ref()
                 .map(|list| (list.iter().filter(|s| s.status == Status::Ok).count(), list.len())),
+            nixos: s.nixos.as_ref().map(crate::format::nixos_cell),
         }
     }
 }
@@ -62,6 +66,7 @@ fn worst_reason(s: &HostSnapshot) -> Option<String> {
     let filesystems = s.filesystems.iter().enumerate().map(|(i, f)| (f.status, Source::Filesystem(i)));
     let memory = s.memory.iter().map(|m| (m.status, Source::Memory));
     let cpu = s.cpu.iter().map(|c| (c.status, Source::Cpu));
+    let nixos = s.nixos.iter().map(|n| (n.status, Source::Nixos));
     let collectors = s
         .collectors
         .iter()
@@ -69,7 +74,9 @@ fn worst_reason(s: &HostSnapshot) -> Option<String> {
         .filter(|(_, c)| c.error.is_some())
         .map(|(i, _)| (Status::Unknown, Source::Collector(i)));
     let mut worst: Option<(Status, Source)> = None;
-    for (status, source) in services.chain(drives).chain(filesystems).chain(memory).chain(cpu).chain(collectors) {
+    for (status, source) in
+        services.chain(drives).chain(filesystems).chain(memory).chain(cpu).chain(nixos).chain(collectors)
+    {
         // Strictly worse only: among equals the first one wins.
         if status != Status::Ok && worst.is_none_or(|(w, _)| status > w) {
             worst = Some((status, source));
@@ -92,6 +99,13 @@ fn worst_reason(s: &HostSnapshot) -> Option<String> {
         }
         Source::Memory => format!("RAM {:.0}%", s.memory.as_ref().map_or(0.0, |m| m.used_percent())),
         Source::Cpu => format!("CPU {:.0} C", s.cpu.as_ref().and_then(|c| c.temperature_celsius).unwrap_or(0.0)),
+        Source::Nixos => {
+            let n = s.nixos.as_ref().expect("the source came from it");
+            match n.reboot_reasons.first() {
+                Some(why) => format!("reboot needed: {why}"),
+                None => "NixOS state unknown".into(),
+            }
+        }
         Source::Collector(i) => {
             let c = &s.collectors[i];
             format!("{}: {}", c.name, c.error.as_deref().unwrap_or_default())

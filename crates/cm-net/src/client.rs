@@ -1,14 +1,18 @@
-//! The subscribing side of the protocol: dial an agent, say Hello, read the
-//! Welcome (or Refused), then snapshots.
+//! The subscribing side of the protocol: dial an agent, check that it is one,
+//! and move bytes between the QUIC stream and a [`ClientSession`], which says
+//! hello, reads the welcome (or refusal) and keeps the host's state.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cm_proto::{HostSnapshot, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use cm_proto::session::{ClientEvent, ClientSession};
+use cm_proto::HostSnapshot;
 use thiserror::Error;
 
+pub use cm_proto::session::Welcome;
+
 use crate::pki::Role;
-use crate::stream::{self, FramedRecv, StreamError};
+use crate::stream::{code, StreamError};
 
 /// Largest frame a dashboard accepts from an agent.
 pub const MAX_FRAME: usize = cm_proto::MAX_FRAME_BYTES;
@@ -20,6 +24,8 @@ pub enum ClientError {
     Connect { addr: SocketAddr, message: String },
     #[error("refused by the agent: {0}")]
     Refused(String),
+    #[error("the peer at {addr} is not an agent: its certificate {what}")]
+    NotAnAgent { addr: SocketAddr, what: String },
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -28,24 +34,14 @@ pub enum ClientError {
     Timeout(Duration),
 }
 
-/// What the agent said when it accepted the subscription.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Welcome {
-    pub host: String,
-    pub agent_version: String,
-    pub major: u16,
-    pub minor: u16,
-    pub interval_ms: u64,
-}
-
 /// An accepted subscription.
 pub struct Subscription {
     pub conn: quinn::Connection,
     pub welcome: Welcome,
-    frames: FramedRecv,
+    session: ClientSession,
+    recv: quinn::RecvStream,
     _send: quinn::SendStream,
-    /// The host as the stream has described it so far; updates apply to it.
-    current: Option<HostSnapshot>,
+    buf: Vec<u8>,
     /// Bytes of frames received, for measuring the wire cost.
     pub bytes_received: u64,
 }
@@ -64,25 +60,42 @@ pub async fn subscribe(
         .await
         .map_err(|_| ClientError::Timeout(timeout))?
         .map_err(|e| connect_err(e.to_string()))?;
-    let (mut send, recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
-    let hello =
-        Message::Hello { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, role: role.to_string(), subscribe: true };
-    stream::send(&mut send, &hello).await?;
-    let mut frames = FramedRecv::new(recv, MAX_FRAME);
-    let answer = tokio::time::timeout(timeout, frames.next()).await.map_err(|_| ClientError::Timeout(timeout))?;
-    let answer = match answer {
-        Ok(a) => a,
-        // A refused TLS client learns it here, when the agent closes the connection.
-        Err(e) => return Err(conn.close_reason().map_or(ClientError::Stream(e), |r| connect_err(r.to_string()))),
-    };
-    match answer {
-        Some(Message::Welcome { host, agent_version, major, minor, interval_ms }) => {
-            let welcome = Welcome { host, agent_version, major, minor, interval_ms };
-            Ok(Subscription { conn, welcome, frames, _send: send, current: None, bytes_received: 0 })
+    // The CA and the name are checked by TLS; the role is ours to check.
+    match crate::tls::peer(&conn) {
+        Ok((Some(Role::Agent), _)) => {}
+        Ok((other, _)) => {
+            let what = other.map_or("carries no cm role".into(), |r| format!("has role {r}"));
+            conn.close(code::REFUSED.into(), b"not an agent");
+            return Err(ClientError::NotAnAgent { addr, what });
         }
-        Some(Message::Refused { reason }) => Err(ClientError::Refused(reason)),
-        Some(other) => Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
-        None => Err(conn.close_reason().map_or_else(
+        Err(e) => {
+            conn.close(code::REFUSED.into(), b"not an agent");
+            return Err(ClientError::NotAnAgent { addr, what: e.to_string() });
+        }
+    }
+    let (mut send, recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+    let mut session = ClientSession::new(role, true);
+    while let Some(bytes) = session.poll_transmit() {
+        send.write_all(&bytes).await.map_err(StreamError::from)?;
+    }
+    let mut sub = Subscription {
+        conn,
+        welcome: Welcome { host: String::new(), agent_version: String::new(), major: 0, minor: 0, interval_ms: 0 },
+        session,
+        recv,
+        _send: send,
+        buf: vec![0; 16 * 1024],
+        bytes_received: 0,
+    };
+    let answer = tokio::time::timeout(timeout, sub.next_event()).await.map_err(|_| ClientError::Timeout(timeout))?;
+    match answer? {
+        Some(ClientEvent::Welcome(w)) => {
+            sub.welcome = w;
+            Ok(sub)
+        }
+        Some(ClientEvent::Refused(reason)) => Err(ClientError::Refused(reason)),
+        Some(ClientEvent::State) => Err(ClientError::Protocol("a snapshot before the welcome".into())),
+        None => Err(sub.conn.close_reason().map_or_else(
             || ClientError::Protocol("the agent closed the stream without a welcome".into()),
             |r| connect_err(r.to_string()),
         )),
@@ -90,33 +103,45 @@ pub async fn subscribe(
 }
 
 impl Subscription {
-    /// The next snapshot, whole (updates are applied to the previous one);
-    /// `None` when the agent ended the stream.
-    pub async fn next_snapshot(&mut self) -> Result<Option<HostSnapshot>, ClientError> {
+    /// The next thing the session learned; `None` when the agent ended the stream.
+    async fn next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
         loop {
-            let before = self.frames.received();
-            let next = self.frames.next().await?;
-            self.bytes_received += self.frames.received() - before;
-            match next {
-                Some(Message::Snapshot(s)) => {
-                    self.current = Some(*s);
-                    return Ok(self.current.clone());
-                }
-                Some(Message::Update(u)) => {
-                    let base = self
-                        .current
-                        .as_mut()
-                        .ok_or_else(|| ClientError::Protocol("an update before any snapshot".into()))?;
-                    cm_proto::apply(base, *u).map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    return Ok(self.current.clone());
-                }
-                // Kinds from a newer minor version are skipped.
-                Some(Message::Unknown) => continue,
-                Some(other) => {
-                    return Err(ClientError::Protocol(format!("unexpected {other:?} in the snapshot stream")))
-                }
-                None => return Ok(None),
+            if let Some(event) = self.session.poll_event() {
+                return Ok(Some(event));
             }
+            let read = match self.recv.read(&mut self.buf).await {
+                Ok(read) => read,
+                // A refused TLS client learns it here, when the agent closes the connection.
+                Err(e) => {
+                    let addr = self.conn.remote_address();
+                    return Err(self.conn.close_reason().map_or(ClientError::Stream(e.into()), |r| {
+                        ClientError::Connect { addr, message: r.to_string() }
+                    }));
+                }
+            };
+            let outcome = match read {
+                Some(n) => {
+                    self.bytes_received += n as u64;
+                    self.session.handle_input(&self.buf[..n])
+                }
+                None => match self.session.handle_finished() {
+                    Ok(()) => return Ok(None),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = outcome {
+                self.conn.close(code::PROTOCOL.into(), b"protocol error");
+                return Err(ClientError::Protocol(e.0));
+            }
+        }
+    }
+
+    /// The next state of the host, whole; `None` when the agent ended the stream.
+    pub async fn next_snapshot(&mut self) -> Result<Option<HostSnapshot>, ClientError> {
+        match self.next_event().await? {
+            Some(ClientEvent::State) => Ok(self.session.snapshot().cloned()),
+            Some(other) => Err(ClientError::Protocol(format!("unexpected {other:?} in the snapshot stream"))),
+            None => Ok(None),
         }
     }
 }

@@ -12,49 +12,7 @@ use rcgen::{
 };
 use thiserror::Error;
 
-/// What a certificate allows its holder to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// A host's agent: serves its snapshots.
-    Agent,
-    /// A read-only dashboard.
-    Dashboard,
-    /// A dashboard that may also acknowledge and silence alerts.
-    Operator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Dashboard => "dashboard",
-            Role::Operator => "operator",
-        }
-    }
-
-    /// Whether a client with this role may subscribe to snapshots.
-    pub fn may_subscribe(self) -> bool {
-        matches!(self, Role::Dashboard | Role::Operator)
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = PkiError;
-    fn from_str(s: &str) -> Result<Self, PkiError> {
-        match s {
-            "agent" => Ok(Role::Agent),
-            "dashboard" => Ok(Role::Dashboard),
-            "operator" => Ok(Role::Operator),
-            other => Err(PkiError::UnknownRole(other.to_owned())),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use cm_proto::Role;
 
 /// The subject organization that says "the OU is a cm role".
 const ORGANIZATION: &str = "cm-dashboard";
@@ -62,8 +20,8 @@ const ORGANIZATION: &str = "cm-dashboard";
 /// Why a PKI operation failed.
 #[derive(Debug, Error)]
 pub enum PkiError {
-    #[error("unknown role {0:?}: expected agent, dashboard or operator")]
-    UnknownRole(String),
+    #[error(transparent)]
+    UnknownRole(#[from] cm_proto::role::UnknownRole),
     // Not a `source`: the message already says it, and chains would say it twice.
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: std::io::Error },

@@ -5,18 +5,7 @@ use cm_proto::{FrameDecoder, FrameError, Message};
 use thiserror::Error;
 
 /// Application error codes a connection is closed with (QUIC CONNECTION_CLOSE).
-pub mod code {
-    /// Normal shutdown (agent stopping, dashboard leaving).
-    pub const DONE: u32 = 0;
-    /// A malformed, oversized or unexpected frame.
-    pub const PROTOCOL: u32 = 1;
-    /// The peer's certificate or role does not allow what it asked for.
-    pub const REFUSED: u32 = 2;
-    /// The peer speaks another major version.
-    pub const VERSION: u32 = 3;
-    /// The peer did not say Hello in time.
-    pub const TIMEOUT: u32 = 4;
-}
+pub use cm_proto::session::code;
 
 /// Why a stream could not deliver a message.
 #[derive(Debug, Error)]

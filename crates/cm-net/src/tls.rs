@@ -109,6 +109,14 @@ impl Identity {
     }
 }
 
+/// Streams a client may open at once: the subscription. Requests will add a few.
+pub const SERVER_STREAMS: u8 = 1;
+/// Bytes a client may have in flight on one stream: one largest client frame
+/// (64 KiB body and its 4-byte length) and a little.
+pub const STREAM_WINDOW: u32 = 68 * 1024;
+/// Bytes a client may have in flight on its whole connection.
+pub const CONNECTION_WINDOW: u32 = 128 * 1024;
+
 /// A QUIC server endpoint that requires a client certificate from the fleet CA.
 pub fn server(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TlsError> {
     let config = server_config(identity)?;
@@ -130,9 +138,19 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsErro
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    // What one peer can make the agent hold: one stream (the subscription),
+    // one client frame in flight on it, no datagrams, and little for
+    // handshakes not yet accepted.
     let transport = Arc::get_mut(&mut config.transport).expect("fresh transport config");
+    transport.max_concurrent_bidi_streams(SERVER_STREAMS.into());
     transport.max_concurrent_uni_streams(0u8.into());
+    transport.stream_receive_window(STREAM_WINDOW.into());
+    transport.receive_window(CONNECTION_WINDOW.into());
+    transport.datagram_receive_buffer_size(None);
     transport.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
+    config.max_incoming(64);
+    config.incoming_buffer_size(64 * 1024);
+    config.incoming_buffer_size_total(1 << 20);
     Ok(config)
 }
 

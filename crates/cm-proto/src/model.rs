@@ -33,6 +33,8 @@ pub struct HostSnapshot {
     pub services: Option<Vec<Service>>,
     /// `None` while no backup source is configured on the agent.
     pub backups: Option<Vec<Backup>>,
+    /// The host's NixOS generation and boot state; `None` on a host that is not NixOS.
+    pub nixos: Option<NixosState>,
     /// One entry per collector that ran: its outcome and how long it took.
     pub collectors: Vec<CollectorReport>,
 }
@@ -47,6 +49,7 @@ impl HostSnapshot {
         let fs = self.filesystems.iter().map(|f| f.status);
         let services = self.services.iter().flatten().map(|s| s.status);
         let backups = self.backups.iter().flatten().map(|b| b.status);
+        let nixos = self.nixos.iter().map(|n| n.status);
         let collectors = self.collectors.iter().map(|c| if c.error.is_some() { Status::Unknown } else { Status::Ok });
         cpu.chain(mem)
             .chain(gpus)
@@ -54,6 +57,7 @@ impl HostSnapshot {
             .chain(fs)
             .chain(services)
             .chain(backups)
+            .chain(nixos)
             .chain(collectors)
             .max()
             .unwrap_or(Status::Unknown)
@@ -392,6 +396,36 @@ pub struct Backup {
     pub reason: Option<String>,
 }
 
+/// Which NixOS system a host runs, which one it booted, and whether it needs a
+/// reboot to run all of the current one.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NixosState {
+    /// Number of the system profile's generation that is the current system
+    /// (`/nix/var/nix/profiles/system-N-link`); `None` when the current system
+    /// is no generation of the profile (e.g. after `nixos-rebuild test`).
+    pub generation: Option<u64>,
+    /// When that generation was made (its link's mtime, as `nix-env
+    /// --list-generations` reports it), milliseconds since the Unix epoch.
+    pub generation_ms: Option<u64>,
+    /// Store path of the running configuration (`/run/current-system`).
+    pub current_system: String,
+    /// Store path of the configuration the host booted (`/run/booted-system`);
+    /// `None` when the host does not say.
+    pub booted_system: Option<String>,
+    /// The booted kernel, initrd or kernel modules differ from the current system's.
+    pub reboot_needed: bool,
+    /// What differs, one entry each, e.g. `kernel 6.6.30 -> 6.6.32`.
+    pub reboot_reasons: Vec<String>,
+    /// The current system's NixOS version label, e.g. `25.05.20250612.1234567`.
+    pub version: Option<String>,
+    /// `system.configurationRevision` of the current system (usually the
+    /// configuration flake's git revision), when it is set.
+    pub configuration_revision: Option<String>,
+    /// Warning while a reboot is needed; unknown when the booted system is unknown.
+    pub status: Status,
+}
+
 /// The outcome of one collector's last run.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -444,5 +478,22 @@ mod tests {
         assert_eq!(s.worst_status(), Status::Unknown);
         s.memory = Some(Memory { status: Status::Critical, ..Default::default() });
         assert_eq!(s.worst_status(), Status::Critical);
+    }
+
+    #[test]
+    fn a_host_that_needs_a_reboot_is_a_warning() {
+        let mut s = HostSnapshot { nixos: Some(NixosState::default()), ..Default::default() };
+        assert_eq!(s.worst_status(), Status::Ok);
+        s.nixos = Some(NixosState { reboot_needed: true, status: Status::Warning, ..Default::default() });
+        assert_eq!(s.worst_status(), Status::Warning);
+    }
+
+    #[test]
+    fn a_snapshot_without_nixos_decodes_as_not_nixos_and_unknown_fields_are_ignored() {
+        let old = r#"{"host":"srv01","seq":3}"#;
+        assert_eq!(serde_json::from_str::<HostSnapshot>(old).unwrap().nixos, None);
+        let newer = r#"{"nixos":{"generation":7,"reboot_needed":true,"status":"pending","boot_loader":"grub"}}"#;
+        let n = serde_json::from_str::<HostSnapshot>(newer).unwrap().nixos.unwrap();
+        assert_eq!((n.generation, n.reboot_needed, n.status), (Some(7), true, Status::Unknown));
     }
 }

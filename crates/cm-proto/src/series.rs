@@ -3,7 +3,7 @@
 //! History, export and `/metrics` all flatten a [`HostSnapshot`] through
 //! [`flatten`], so a value is called the same everywhere: `cpu.load1`,
 //! `memory.used_bytes`, `fs./var.used_bytes`, `drive.nvme0n1.capacity_bytes`,
-//! `gpu.0000:01:00.0.temperature_celsius`.
+//! `gpu.0000:01:00.0.temperature_celsius`, `nixos.generation`.
 
 use crate::model::HostSnapshot;
 
@@ -25,6 +25,10 @@ pub const MEMORY_USED_BYTES: &str = "memory.used_bytes";
 pub const MEMORY_AVAILABLE_BYTES: &str = "memory.available_bytes";
 pub const SWAP_TOTAL_BYTES: &str = "memory.swap_total_bytes";
 pub const SWAP_USED_BYTES: &str = "memory.swap_used_bytes";
+/// The current system's generation number, so a history shows each switch.
+pub const NIXOS_GENERATION: &str = "nixos.generation";
+/// 1 while the booted kernel, initrd or modules differ from the current system's, else 0.
+pub const NIXOS_REBOOT_NEEDED: &str = "nixos.reboot_needed";
 
 /// `fs.<mount point>.<field>`
 pub fn filesystem(mount_point: &str, field: &str) -> String {
@@ -98,6 +102,10 @@ pub fn flatten(snap: &HostSnapshot) -> Vec<Sample> {
         put(service(&s.name, "cpu_percent"), s.cpu_percent);
         put(service(&s.name, "restarts"), Some(s.restarts as f64));
     }
+    if let Some(n) = &snap.nixos {
+        put(NIXOS_GENERATION.into(), n.generation.map(|g| g as f64));
+        put(NIXOS_REBOOT_NEEDED.into(), Some(if n.reboot_needed { 1.0 } else { 0.0 }));
+    }
     out
 }
 
@@ -125,9 +133,23 @@ mod tests {
         assert_eq!(get("fs./var.used_bytes"), Some(3.0));
         assert!(get("drive.nvme0n1.capacity_bytes").is_some());
         assert_eq!(get("cpu.temperature_celsius"), None, "absent values are left out");
+        assert_eq!(get("nixos.generation"), None, "not NixOS: no nixos series");
         let mut names: Vec<_> = samples.iter().map(|s| &s.name).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), samples.len());
+    }
+
+    #[test]
+    fn nixos_state_flattens_to_its_generation_and_a_reboot_flag() {
+        let nixos = NixosState { generation: Some(42), reboot_needed: true, ..Default::default() };
+        let samples = flatten(&HostSnapshot { nixos: Some(nixos), ..Default::default() });
+        let get = |n: &str| samples.iter().find(|s| s.name == n).map(|s| s.value);
+        assert_eq!((get(NIXOS_GENERATION), get(NIXOS_REBOOT_NEEDED)), (Some(42.0), Some(1.0)));
+
+        let unknown = NixosState { generation: None, ..Default::default() };
+        let samples = flatten(&HostSnapshot { nixos: Some(unknown), ..Default::default() });
+        let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [NIXOS_REBOOT_NEEDED], "an unknown generation is left out, not 0");
     }
 }

@@ -1,10 +1,12 @@
 //! Messages and their CBOR encoding.
 //!
 //! A message is a CBOR map with a `type` key naming its kind (`hello`,
-//! `welcome`, `refused`, `snapshot`). Kinds and fields added within a major
-//! version are ignored by older peers; a kind a peer does not know decodes as
-//! [`Message::Unknown`] so it can be skipped rather than fail the connection.
+//! `welcome`, `refused`, `snapshot`, `patch`). Kinds and fields added within a
+//! major version are ignored by older peers; a kind a peer does not know
+//! decodes as [`Message::Unknown`] so it can be skipped rather than fail the
+//! connection. A missing field takes its default.
 
+use ciborium::value::Value;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -13,8 +15,12 @@ use crate::model::HostSnapshot;
 /// Protocol major version: peers with different majors refuse each other.
 /// It is also the ALPN suffix (`cm/1`).
 pub const PROTOCOL_MAJOR: u16 = 1;
-/// Protocol minor version: additive changes only.
-pub const PROTOCOL_MINOR: u16 = 0;
+/// Protocol minor version: additive changes only. 1.1 added `patch`.
+pub const PROTOCOL_MINOR: u16 = 1;
+
+fn this_major() -> u16 {
+    PROTOCOL_MAJOR
+}
 
 /// One message on a cm stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,31 +28,105 @@ pub const PROTOCOL_MINOR: u16 = 0;
 pub enum Message {
     /// First message from a client.
     Hello {
+        /// Missing means this major: the ALPN (`cm/1`) already said it.
+        #[serde(default = "this_major")]
         major: u16,
+        #[serde(default)]
         minor: u16,
-        /// The role the client claims; the agent checks it against its certificate.
+        /// The role the client claims; the certificate's role decides.
+        #[serde(default)]
         role: String,
         /// Whether the client wants the snapshot stream.
+        #[serde(default)]
         subscribe: bool,
     },
     /// The agent's answer to an accepted `Hello`.
     Welcome {
+        #[serde(default)]
         host: String,
+        #[serde(default)]
         agent_version: String,
+        #[serde(default = "this_major")]
         major: u16,
+        #[serde(default)]
         minor: u16,
         /// Collection interval in milliseconds.
+        #[serde(default)]
         interval_ms: u64,
     },
     /// The agent's answer to a refused `Hello`, with a reason a person can act on.
-    Refused { reason: String },
+    Refused {
+        #[serde(default)]
+        reason: String,
+    },
     /// A full snapshot of the host.
     Snapshot(Box<HostSnapshot>),
-    /// What changed since the previous snapshot or update on this stream.
+    /// Protocol 1.0's update, where `null` meant both "unchanged" and
+    /// "removed"; still decoded from 1.0 agents, no longer sent.
     Update(Box<crate::delta::SnapshotUpdate>),
+    /// What changed since the previous snapshot or patch on this stream (1.1).
+    Patch(Box<Patch>),
     /// A message kind this version does not know.
     #[serde(other)]
     Unknown,
+}
+
+/// A merge patch of the snapshot the peer holds (see [`crate::patch`]): on
+/// the wire a map of `base_seq` and the snapshot's changed keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    /// The `seq` of the snapshot it applies to.
+    pub base_seq: u64,
+    /// The changed top-level keys of the snapshot and their patches.
+    pub changes: Vec<(String, Value)>,
+}
+
+impl Patch {
+    /// True when nothing but the sequence number and the time moved.
+    pub fn is_heartbeat(&self) -> bool {
+        self.changes.iter().all(|(k, _)| k == "seq" || k == "timestamp_ms")
+    }
+
+    /// The changes as one map, to give to [`crate::patch::apply`].
+    pub fn as_map(&self) -> Value {
+        Value::Map(self.changes.iter().map(|(k, v)| (Value::Text(k.clone()), v.clone())).collect())
+    }
+}
+
+impl Serialize for Patch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1 + self.changes.len()))?;
+        map.serialize_entry("base_seq", &self.base_seq)?;
+        for (k, v) in &self.changes {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Patch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Patch;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a patch map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Patch, A::Error> {
+                let mut patch = Patch { base_seq: 0, changes: Vec::new() };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "base_seq" {
+                        patch.base_seq = map.next_value()?;
+                    } else {
+                        patch.changes.push((key, map.next_value()?));
+                    }
+                }
+                Ok(patch)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Why bytes could not become a message, or a message could not become bytes.

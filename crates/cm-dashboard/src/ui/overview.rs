@@ -8,9 +8,11 @@ use ratatui::Frame;
 use crate::app::{App, Connection, HostEntry};
 use crate::{format, theme};
 
-const HEADER: [&str; 8] = ["host", "role", "cpu", "ram", "wear", "services", "status", "last change"];
+const HEADER: [&str; 9] = ["host", "role", "cpu", "ram", "wear", "services", "nixos", "status", "last change"];
 /// Widths of every column but the last, which takes the rest.
-const WIDTHS: [usize; 7] = [14, 12, 5, 5, 5, 9, 7];
+const WIDTHS: [usize; 8] = [14, 12, 5, 5, 5, 9, 12, 7];
+/// The nixos column, shown only when a host of the fleet runs NixOS.
+const NIXOS: usize = 6;
 
 pub fn title_line(app: &App, width: u16) -> Line<'static> {
     let connected = app.hosts.iter().filter(|h| h.connection == Connection::Connected).count();
@@ -29,9 +31,10 @@ pub fn title_line(app: &App, width: u16) -> Line<'static> {
     super::fill_title(text, width)
 }
 
-fn row(cells: &[String]) -> String {
+fn row(cells: &[String], nixos: bool) -> String {
     let mut line = String::from(" ");
-    for (cell, w) in cells.iter().zip(WIDTHS) {
+    let widths = WIDTHS.iter().enumerate().filter(|(i, _)| nixos || *i != NIXOS).map(|(_, w)| *w);
+    for (cell, w) in cells.iter().zip(widths) {
         let mut c: String = cell.chars().take(w).collect();
         if cell.chars().count() > w {
             c.pop();
@@ -56,26 +59,33 @@ fn headline(h: &HostEntry, now_ms: u64) -> String {
     summary.reason.clone().unwrap_or(age)
 }
 
-fn cells(h: &HostEntry, now_ms: u64) -> Vec<String> {
+fn cells(h: &HostEntry, now_ms: u64, nixos: bool) -> Vec<String> {
     let s = h.summary.as_ref();
     let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}%"));
     let services = s.and_then(|s| s.services).map_or_else(|| "-".to_string(), |(ok, all)| format!("{ok}/{all}"));
     let status = h.status(now_ms).label().to_string();
-    vec![
+    let mut cells = vec![
         h.name.clone(),
         h.role.clone(),
         pct(s.and_then(|s| s.cpu_percent)),
         pct(s.and_then(|s| s.ram_percent)),
         pct(s.and_then(|s| s.wear_percent)),
         services,
+        s.and_then(|s| s.nixos.clone()).unwrap_or_else(|| "-".to_string()),
         status,
         headline(h, now_ms),
-    ]
+    ];
+    if !nixos {
+        cells.remove(NIXOS);
+    }
+    cells
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let header: Vec<String> = HEADER.iter().map(|s| (*s).to_string()).collect();
-    let mut lines = vec![Line::styled(row(&header), theme::header())];
+    let nixos = app.hosts.iter().any(|h| h.summary.as_ref().is_some_and(|s| s.nixos.is_some()));
+    let header: Vec<String> =
+        HEADER.iter().enumerate().filter(|(i, _)| nixos || *i != NIXOS).map(|(_, s)| (*s).to_string()).collect();
+    let mut lines = vec![Line::styled(row(&header, nixos), theme::header())];
     let order = app.order();
     if order.is_empty() {
         let why = if app.filter.is_empty() { "no hosts configured" } else { "no host matches the filter" };
@@ -96,7 +106,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if i == app.selected {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        lines.push(Line::styled(row(&cells(h, app.now_ms)), style));
+        lines.push(Line::styled(row(&cells(h, app.now_ms, nixos), nixos), style));
     }
     let buf = frame.buffer_mut();
     for (line, y) in lines.iter().zip(area.top()..area.bottom()) {
