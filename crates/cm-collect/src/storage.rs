@@ -244,7 +244,7 @@ pub fn collect_with(
             size_bytes: usage.map_or(0, |u| u.size_bytes),
             used_bytes: usage.map_or(0, |u| u.used_bytes),
             available_bytes: usage.map_or(0, |u| u.available_bytes),
-            status: Default::default(),
+            ..Default::default()
         });
     }
     for d in &mut drives {

@@ -7,6 +7,7 @@
 
 pub mod delta;
 pub mod frame;
+pub mod history;
 pub mod model;
 pub mod patch;
 pub mod role;

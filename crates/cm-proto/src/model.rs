@@ -224,6 +224,8 @@ pub struct Drive {
     pub filesystem_bytes: u64,
     /// SMART / NVMe health, when the SMART collector has read this drive.
     pub health: Option<DriveHealth>,
+    /// When the SSD reaches 100 % of its rated wear, from the history.
+    pub worn_out: Option<Forecast>,
     pub status: Status,
 }
 
@@ -318,6 +320,8 @@ pub struct Filesystem {
     pub used_bytes: u64,
     /// Space an unprivileged user can still write.
     pub available_bytes: u64,
+    /// When the filesystem becomes full at its present growth, from the history.
+    pub full: Option<Forecast>,
     pub status: Status,
 }
 
@@ -496,4 +500,20 @@ mod tests {
         let n = serde_json::from_str::<HostSnapshot>(newer).unwrap().nixos.unwrap();
         assert_eq!((n.generation, n.reboot_needed, n.status), (Some(7), true, Status::Unknown));
     }
+}
+
+/// When a growing value reaches its limit, from a robust fit over its
+/// history: the likeliest date and a range around it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Forecast {
+    /// The fit's date, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The range the date likely falls in.
+    pub earliest_ms: u64,
+    pub latest_ms: u64,
+    /// Growth per day in the series' unit (percentage points for wear).
+    pub per_day: f64,
+    /// Days of history the fit used.
+    pub days: f64,
 }

@@ -410,6 +410,9 @@ fn kind(msg: &Message) -> &'static str {
         Message::Snapshot(_) => "snapshot",
         Message::Update(_) => "update",
         Message::Patch(_) => "patch",
+        Message::HistoryRequest(_) => "history_request",
+        Message::HistoryChunk(_) => "history_chunk",
+        Message::HistoryEnd(_) => "history_end",
         Message::Unknown => "a message of unknown kind",
     }
 }

@@ -1,7 +1,8 @@
 //! Messages and their CBOR encoding.
 //!
 //! A message is a CBOR map with a `type` key naming its kind (`hello`,
-//! `welcome`, `refused`, `snapshot`, `patch`). Kinds and fields added within a
+//! `welcome`, `refused`, `snapshot`, `patch`, `history_request`,
+//! `history_chunk`, `history_end`). Kinds and fields added within a
 //! major version are ignored by older peers; a kind a peer does not know
 //! decodes as [`Message::Unknown`] so it can be skipped rather than fail the
 //! connection. A missing field takes its default.
@@ -10,13 +11,15 @@ use ciborium::value::Value;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::history::{HistoryChunk, HistoryEnd, HistoryRequest};
 use crate::model::HostSnapshot;
 
 /// Protocol major version: peers with different majors refuse each other.
 /// It is also the ALPN suffix (`cm/1`).
 pub const PROTOCOL_MAJOR: u16 = 1;
-/// Protocol minor version: additive changes only. 1.1 added `patch`.
-pub const PROTOCOL_MINOR: u16 = 1;
+/// Protocol minor version: additive changes only. 1.1 added `patch`, 1.2
+/// history requests on their own streams.
+pub const PROTOCOL_MINOR: u16 = 2;
 
 fn this_major() -> u16 {
     PROTOCOL_MAJOR
@@ -66,6 +69,12 @@ pub enum Message {
     Update(Box<crate::delta::SnapshotUpdate>),
     /// What changed since the previous snapshot or patch on this stream (1.1).
     Patch(Box<Patch>),
+    /// A range request, alone on a stream of its own (1.2).
+    HistoryRequest(HistoryRequest),
+    /// Points of one series, in answer to a `history_request`.
+    HistoryChunk(HistoryChunk),
+    /// The end of a history answer.
+    HistoryEnd(HistoryEnd),
     /// A message kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -204,6 +213,22 @@ mod tests {
             },
             Message::Refused { reason: "role may not subscribe".into() },
             Message::Snapshot(Box::new(sample())),
+            Message::HistoryRequest(crate::history::HistoryRequest {
+                series: vec!["fs.*.used_percent".into()],
+                from_ms: 1,
+                to_ms: 2,
+                resolution: crate::history::Resolution::Minute,
+                max_points: 600,
+            }),
+            Message::HistoryChunk(crate::history::HistoryChunk {
+                series: "cpu.load1".into(),
+                resolution: crate::history::Resolution::Raw,
+                points: vec![
+                    crate::history::Point::raw(1_764_000_000_000, 0.25),
+                    crate::history::Point { ts_ms: 1_764_000_060_000, min: 0.0, max: 1.5, mean: 0.5, count: 30 },
+                ],
+            }),
+            Message::HistoryEnd(crate::history::HistoryEnd { series: 1, points: 2, truncated: false, error: None }),
         ];
         for msg in msgs {
             let bytes = encode(&msg).unwrap();

@@ -75,6 +75,8 @@ fn snapshot() -> HostSnapshot {
             filesystem_bytes: 1_000_000_000_000,
             // Not in snapshot.cbor, which predates the field: absent decodes as None.
             health: None,
+            // Not in snapshot.cbor either (1.2).
+            worn_out: None,
             status: Status::Warning,
         }],
         filesystems: vec![Filesystem {
@@ -85,6 +87,8 @@ fn snapshot() -> HostSnapshot {
             size_bytes: 200_000_000_000,
             used_bytes: 98_000_000_000,
             available_bytes: 102_000_000_000,
+            // Not in snapshot.cbor, which predates the field (1.2).
+            full: None,
             status: Status::Ok,
         }],
         services: None,
