@@ -145,3 +145,34 @@ impl Subscription {
         }
     }
 }
+
+/// Asks the agent on `conn` for a range of its history, on a stream of its
+/// own beside the subscription (protocol 1.2), and gathers the whole answer.
+/// An agent older than 1.2 is told apart by the welcome's minor version;
+/// asking one anyway ends in a timeout.
+pub async fn history(
+    conn: &quinn::Connection,
+    request: &cm_proto::history::HistoryRequest,
+    timeout: Duration,
+) -> Result<cm_proto::history::Answer, ClientError> {
+    let ask = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = cm_proto::frame::encode_frame(&cm_proto::Message::HistoryRequest(request.clone()))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        send.write_all(&frame).await.map_err(StreamError::from)?;
+        let _ = send.finish();
+        let mut reader = cm_proto::history::AnswerReader::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match recv.read(&mut buf).await.map_err(StreamError::from)? {
+                Some(n) => {
+                    if let Some(answer) = reader.push(&buf[..n]).map_err(ClientError::Protocol)? {
+                        return Ok(answer);
+                    }
+                }
+                None => return Err(ClientError::Protocol("the history stream ended before its end".into())),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, ask).await.map_err(|_| ClientError::Timeout(timeout))?
+}
