@@ -46,6 +46,34 @@ pub struct Subscription {
     pub bytes_received: u64,
 }
 
+/// Dials `host` at `addr` and checks that the peer is an agent of this
+/// fleet: TLS checks the CA and the name, the role is checked here.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    host: &str,
+    timeout: Duration,
+) -> Result<quinn::Connection, ClientError> {
+    let connect_err = |message: String| ClientError::Connect { addr, message };
+    let connecting = endpoint.connect(addr, host).map_err(|e| connect_err(e.to_string()))?;
+    let conn = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))?
+        .map_err(|e| connect_err(e.to_string()))?;
+    match crate::tls::peer(&conn) {
+        Ok((Some(Role::Agent), _)) => Ok(conn),
+        Ok((other, _)) => {
+            let what = other.map_or("carries no cm role".into(), |r| format!("has role {r}"));
+            conn.close(code::REFUSED.into(), b"not an agent");
+            Err(ClientError::NotAnAgent { addr, what })
+        }
+        Err(e) => {
+            conn.close(code::REFUSED.into(), b"not an agent");
+            Err(ClientError::NotAnAgent { addr, what: e.to_string() })
+        }
+    }
+}
+
 /// Dials `host` at `addr` and subscribes to its snapshots.
 pub async fn subscribe(
     endpoint: &quinn::Endpoint,
@@ -55,24 +83,7 @@ pub async fn subscribe(
     timeout: Duration,
 ) -> Result<Subscription, ClientError> {
     let connect_err = |message: String| ClientError::Connect { addr, message };
-    let connecting = endpoint.connect(addr, host).map_err(|e| connect_err(e.to_string()))?;
-    let conn = tokio::time::timeout(timeout, connecting)
-        .await
-        .map_err(|_| ClientError::Timeout(timeout))?
-        .map_err(|e| connect_err(e.to_string()))?;
-    // The CA and the name are checked by TLS; the role is ours to check.
-    match crate::tls::peer(&conn) {
-        Ok((Some(Role::Agent), _)) => {}
-        Ok((other, _)) => {
-            let what = other.map_or("carries no cm role".into(), |r| format!("has role {r}"));
-            conn.close(code::REFUSED.into(), b"not an agent");
-            return Err(ClientError::NotAnAgent { addr, what });
-        }
-        Err(e) => {
-            conn.close(code::REFUSED.into(), b"not an agent");
-            return Err(ClientError::NotAnAgent { addr, what: e.to_string() });
-        }
-    }
+    let conn = connect(endpoint, addr, host, timeout).await?;
     let (mut send, recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
     let mut session = ClientSession::new(role, true);
     while let Some(bytes) = session.poll_transmit() {
