@@ -4,4 +4,7 @@
 
 pub mod codec;
 pub mod export;
+pub mod store;
 pub mod time;
+
+pub use store::{HistoryError, Reader, Retention, Store};
