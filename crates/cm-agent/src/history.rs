@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cm_history::{HistoryError, Reader, Retention, Store};
-use cm_proto::history::{Answer, HistoryEnd, HistoryRequest, Point, Resolution};
+use cm_proto::history::{Answer, HistoryEnd, HistoryRequest};
 use cm_proto::series::{self, Sample};
 use cm_proto::{CollectorReport, Forecast, HostSnapshot, Status};
 

@@ -1,10 +1,8 @@
 //! `cm-agent run` on loopback: subscribers, refusals, bad frames, shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use cm_net::client::{subscribe, ClientError};
@@ -12,128 +10,9 @@ use cm_net::{pki, tls, Identity, Role};
 use cm_proto::history::{HistoryRequest, Resolution};
 use cm_proto::Message;
 
-fn agent_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cm-agent"))
-}
+mod common;
 
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Agent {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Agent {
-    /// A fleet CA, certificates made with `cm-agent pki`, and a running agent for srv01.
-    fn start(tag: &str) -> Agent {
-        Self::start_with(tag, |_| {})
-    }
-
-    /// As [`Agent::start`], after `prepare` had the test's directory (its
-    /// history in `state/`) to itself.
-    fn start_with(tag: &str, prepare: impl FnOnce(&Path)) -> Agent {
-        let dir = std::env::temp_dir().join(format!("cm-serve-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        prepare(&dir);
-        let d = dir.to_str().unwrap();
-        ok(agent_bin().args(["pki", "init", "--dir", d]));
-        for (name, role, days) in [("srv01", "agent", "30"), ("laptop", "dashboard", "30"), ("srv02", "agent", "30")] {
-            ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", name, "--role", role, "--days", days]));
-        }
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = dir.join("agent.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "host = \"srv01\"\nlisten = \"{addr}\"\n[tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/srv01.pem\"\nkey = \"{d}/srv01.key\"\n\
-                 [intervals]\ncpu = 0.3\nmemory = 0.3\n[systemd]\nenable = false\n[history]\nstate_dir = \"{d}/state\"\n"
-            ),
-        )
-        .unwrap();
-        let mut child =
-            agent_bin().args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let serving = line.contains("serving");
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-                drop(log);
-                if serving {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("agent did not start: {}", log.lock().unwrap()));
-        Agent { child, addr, dir, log, reader: Some(reader) }
-    }
-
-    /// Waits until the log has a line for which `pred` holds, and returns the log.
-    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            if log.lines().any(&pred) {
-                return log;
-            }
-            assert!(std::time::Instant::now() < deadline, "no log line {what}: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then everything the agent logged until it exited.
-    fn stop(&mut self) -> (std::process::ExitStatus, String) {
-        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
-        let status = self.child.wait().unwrap();
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        (status, self.log())
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    fn identity(&self, name: &str) -> Identity {
-        Identity::load(
-            &self.dir.join("ca.pem"),
-            &self.dir.join(format!("{name}.pem")),
-            &self.dir.join(format!("{name}.key")),
-        )
-        .unwrap()
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{agent_bin, ok, Agent};
 
 const T: Duration = Duration::from_secs(5);
 

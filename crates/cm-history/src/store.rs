@@ -585,6 +585,11 @@ impl Reader {
             .map_err(|e| self.err(e))
     }
 
+    /// SQLite's `PRAGMA integrity_check`: `ok`, or what is damaged.
+    pub fn integrity_check(&self) -> Result<String, HistoryError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// Every series name the store holds.
     pub fn series(&self) -> Result<Vec<String>, HistoryError> {
         let mut stmt = self.conn.prepare("SELECT name FROM series ORDER BY name").map_err(|e| self.err(e))?;
