@@ -71,6 +71,8 @@ pub enum HistoryError {
     DiskFull { path: PathBuf },
     #[error("{} is read-only: {why}", path.display())]
     ReadOnly { path: PathBuf, why: String },
+    #[error("{} is kept by another process (pid {holder}); this one keeps no history", path.display())]
+    Busy { path: PathBuf, holder: String },
     #[error("no history at {}: {why}", path.display())]
     Missing { path: PathBuf, why: String },
     #[error("history database {}: {why}", path.display())]
@@ -95,9 +97,12 @@ pub struct Opened {
     pub moved_aside: Option<(PathBuf, String)>,
 }
 
-/// The writing side: one per state directory.
+/// The writing side: one per state directory, held by an exclusive lock on
+/// `history.lock` so that a second writer (a second local dashboard) is told
+/// instead of doubling every sample.
 pub struct Store {
     conn: Connection,
+    _lock: std::fs::File,
     path: PathBuf,
     retention: Retention,
     /// Each tier's retention, shorter than configured once `max_bytes` made it so.
@@ -124,6 +129,24 @@ fn prepare_dir(dir: &Path) -> Result<(), HistoryError> {
         }
         Err(e) => Err(err(e)),
     }
+}
+
+/// Takes the writer's lock of `dir`, or says who holds it.
+fn lock(dir: &Path) -> Result<std::fs::File, HistoryError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("history.lock");
+    let err = |e: std::io::Error| HistoryError::Dir { path: dir.to_owned(), why: e.to_string() };
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(err)?;
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        return Err(HistoryError::Busy { path: dir.to_owned(), holder: holder.trim().to_owned() });
+    }
+    file.set_len(0).map_err(err)?;
+    file.rewind().map_err(err)?;
+    write!(file, "{}", std::process::id()).map_err(err)?;
+    Ok(file)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -173,6 +196,7 @@ impl Store {
     /// (never deleted) and a new one started; [`Opened`] says so.
     pub fn open(dir: &Path, retention: Retention, now_ms: i64) -> Result<(Store, Opened), HistoryError> {
         prepare_dir(dir)?;
+        let lock = lock(dir)?;
         let path = dir.join(FILE_NAME);
         let mut opened = Opened::default();
         let conn = match Self::connect(&path) {
@@ -198,6 +222,7 @@ impl Store {
         let hours_until = meta("hours_until").unwrap_or(0);
         let mut store = Store {
             conn,
+            _lock: lock,
             path,
             kept_ms: [retention.raw_ms, retention.minutes_ms, retention.hours_ms],
             retention,
@@ -938,6 +963,15 @@ mod tests {
         assert!(store.kept_ms()[0] < 12 * HOUR_MS, "raw kept {} min", store.kept_ms()[0] / MINUTE_MS);
         let a = Reader::open(&dir).unwrap().range(&req(&names[0], T0, t, Resolution::Minute), t).unwrap();
         assert_eq!(a.series[0].2.len(), 6 * 60, "minutes are all kept");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_writer_is_told_who_holds_the_store() {
+        let dir = tempdir("busy");
+        let (_first, _) = Store::open(&dir, Retention::default(), T0).unwrap();
+        let err = Store::open(&dir, Retention::default(), T0).err().expect("one writer at a time");
+        assert!(err.to_string().contains(&format!("another process (pid {})", std::process::id())), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
