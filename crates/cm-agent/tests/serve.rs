@@ -368,6 +368,12 @@ fn a_client_written_from_the_protocol_document_in_python() {
     assert!(after["seq"].as_u64() > v["snapshot"]["seq"].as_u64(), "the patches applied in Python: {after}");
     assert_eq!(after["memory"]["total_bytes"], v["snapshot"]["memory"]["total_bytes"]);
     assert!(after["cpu"]["load1"].is_number(), "{after}");
+    let history = &v["history"];
+    assert_eq!(history["end"]["error"], serde_json::Value::Null, "{history}");
+    let points = history["points"].as_array().unwrap();
+    assert!(points.len() >= 3, "one point per interval so far: {history}");
+    let total = v["snapshot"]["memory"]["total_bytes"].as_f64();
+    assert!(points.iter().all(|p| p[1].as_f64() == total), "{history}");
 
     let refused =
         Command::new("python3").args([client, "srv01", "127.0.0.1", &port, &format!("{d}/ca.pem")]).output().unwrap();
