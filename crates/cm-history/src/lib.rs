@@ -3,4 +3,5 @@
 //! reads for the wire and export; forecasts of when a value reaches its limit.
 
 pub mod export;
+pub mod forecast;
 pub mod time;
