@@ -386,10 +386,10 @@ fn ranks(values: &[f64]) -> Vec<f64> {
 }
 
 /// The fitted line with a 90 % band around it: the line passes through the
-/// days' mean time at Sen's level there (the median of `y - slope·x`); the
-/// band's half-width `sqrt(level² + (t·slope)²)` combines the level's
-/// uncertainty with the slope interval's `t` days from that point, as a
-/// regression's confidence band does.
+/// days' mean time at Sen's level there (the median of `y - slope·x`); `t`
+/// days from that point the band's half-width `sqrt(level² + (t·spread)²)`
+/// combines the level's uncertainty with the slope interval's half-width
+/// on that side, as a regression's confidence band does.
 struct Band {
     /// The pivot, in days relative to now, and the level there.
     x: f64,
