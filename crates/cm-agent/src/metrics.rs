@@ -139,13 +139,20 @@ pub async fn serve(listener: tokio::net::TcpListener, latest: Latest, tls: Optio
                 None => connection(stream, latest).await,
                 Some(acceptor) => match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
-                        let role = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| cm_net::pki::identity(c));
+                        let role = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| cm_net::pki::identity(c));
                         match role {
                             Some(Ok((Some(r), _))) if r.may_subscribe() => connection(tls, latest).await,
                             _ => refuse(tls, remote).await,
                         }
                     }
-                    Ok(Err(e)) => eprintln!("cm-agent: metrics: refused {remote}: {}", cm_proto::escape(&e.to_string())),
+                    Ok(Err(e)) => {
+                        eprintln!("cm-agent: metrics: refused {remote}: {}", cm_proto::escape(&e.to_string()))
+                    }
                     Err(_) => {}
                 },
             }
@@ -173,7 +180,8 @@ struct Request {
 fn parse(head: &str) -> Result<Request, &'static str> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
-    let (method, target, version) = (first.next().unwrap_or(""), first.next().unwrap_or(""), first.next().unwrap_or(""));
+    let (method, target, version) =
+        (first.next().unwrap_or(""), first.next().unwrap_or(""), first.next().unwrap_or(""));
     if !version.starts_with("HTTP/1.") {
         return Err("400 Bad Request");
     }
@@ -264,7 +272,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: La
         credit = (credit + (now.duration_since(last).as_millis() / MIN_GAP.as_millis()) as u32).min(BURST);
         last = now;
         if credit == 0 {
-            if respond(&mut stream, "429 Too Many Requests", TEXT, b"", req.head_only, false).await.is_err() || req.close {
+            if respond(&mut stream, "429 Too Many Requests", TEXT, b"", req.head_only, false).await.is_err()
+                || req.close
+            {
                 return;
             }
             continue;
@@ -281,7 +291,17 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: La
                         let kind = if req.openmetrics { OPENMETRICS } else { TEXT };
                         respond(&mut stream, "200 OK", kind, &body, req.head_only, req.gzip).await
                     }
-                    None => respond(&mut stream, "503 Service Unavailable", TEXT, b"no snapshot yet\n", req.head_only, false).await,
+                    None => {
+                        respond(
+                            &mut stream,
+                            "503 Service Unavailable",
+                            TEXT,
+                            b"no snapshot yet\n",
+                            req.head_only,
+                            false,
+                        )
+                        .await
+                    }
                 }
             }
             "/" => {
@@ -329,13 +349,17 @@ mod tests {
         assert!(text.contains("# TYPE cm_memory_total_bytes gauge\ncm_memory_total_bytes 8589934592\n"), "{text}");
         assert!(text.contains("cm_memory_used_ratio 0.25\n"), "{text}");
         assert!(text.contains("cm_filesystem_used_ratio{mountpoint=\"/srv/a\\\"b\\\\c\"} 0.25\n"), "{text}");
-        assert!(text.contains("# TYPE cm_service_restarts_total counter\ncm_service_restarts_total{unit=\"gitea.service\"} 2\n"));
+        assert!(text.contains(
+            "# TYPE cm_service_restarts_total counter\ncm_service_restarts_total{unit=\"gitea.service\"} 2\n"
+        ));
         assert!(text.contains("cm_status{item=\"service.gitea.service\"} 2\n"), "{text}");
         assert!(text.contains("cm_status{item=\"host\"} 2\n"), "{text}");
         assert_eq!(text.matches("# TYPE cm_status gauge").count(), 1, "one family, however many items");
         assert!(!text.contains("# EOF"));
         let om = render(&snapshot(), true);
-        assert!(om.contains("# TYPE cm_service_restarts counter\ncm_service_restarts_total{unit=\"gitea.service\"} 2\n"));
+        assert!(
+            om.contains("# TYPE cm_service_restarts counter\ncm_service_restarts_total{unit=\"gitea.service\"} 2\n")
+        );
         assert!(om.ends_with("# EOF\n"));
     }
 

@@ -112,9 +112,9 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     let history = recorder.dir().map(ToOwned::to_owned);
     let metrics = match config.metrics.listen {
         Some(listen) => {
-            let listener = crate::metrics::bind(listen).await.map_err(|e| {
-                anyhow::anyhow!("metrics.listen = {listen}: {}", crate::metrics::bind_error(&e))
-            })?;
+            let listener = crate::metrics::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics.listen = {listen}: {}", crate::metrics::bind_error(&e)))?;
             let tls = config.metrics.tls.then(|| tls::http_server_config(&identity)).transpose()?.map(Arc::new);
             Some((listener, tls))
         }

@@ -673,7 +673,8 @@ impl Reader {
                 .prepare_cached("SELECT ts, data FROM recent WHERE ts >= ?1 AND ts < ?2")
                 .map_err(|e| self.err(e))?;
             let lo = block_start(from).min(day_start(from)) / TIME_UNIT_MS;
-            let mut rows = stmt.query([lo, to.div_euclid(TIME_UNIT_MS) + 1]).map_err(|e| HistoryError::sqlite(&self.path, e))?;
+            let mut rows =
+                stmt.query([lo, to.div_euclid(TIME_UNIT_MS) + 1]).map_err(|e| HistoryError::sqlite(&self.path, e))?;
             while let Some(row) = rows.next().map_err(|e| HistoryError::sqlite(&self.path, e))? {
                 let ts: i64 = row.get(0).map_err(|e| HistoryError::sqlite(&self.path, e))?;
                 let data: Vec<u8> = row.get(1).map_err(|e| HistoryError::sqlite(&self.path, e))?;

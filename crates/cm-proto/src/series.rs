@@ -511,10 +511,19 @@ mod tests {
     fn prometheus_names_follow_its_conventions_and_are_unique() {
         let m = |p: &str| metric(CATALOGUE.iter().find(|s| s.pattern == p).unwrap());
         assert_eq!(m("cpu.load1").name, "cm_cpu_load1");
-        assert_eq!((m("fs.<mount>.used_bytes").name, m("fs.<mount>.used_bytes").label), ("cm_filesystem_used_bytes".into(), Some("mountpoint")));
+        assert_eq!(
+            (m("fs.<mount>.used_bytes").name, m("fs.<mount>.used_bytes").label),
+            ("cm_filesystem_used_bytes".into(), Some("mountpoint"))
+        );
         assert_eq!(m("service.<unit>.memory_bytes").label, Some("unit"));
-        assert_eq!((m("drive.<name>.wear_percent").name, m("drive.<name>.wear_percent").scale), ("cm_drive_wear_ratio".into(), 0.01));
-        assert_eq!((m("drive.<name>.power_on_hours").name, m("drive.<name>.power_on_hours").scale), ("cm_drive_power_on_seconds".into(), 3600.0));
+        assert_eq!(
+            (m("drive.<name>.wear_percent").name, m("drive.<name>.wear_percent").scale),
+            ("cm_drive_wear_ratio".into(), 0.01)
+        );
+        assert_eq!(
+            (m("drive.<name>.power_on_hours").name, m("drive.<name>.power_on_hours").scale),
+            ("cm_drive_power_on_seconds".into(), 3600.0)
+        );
         assert!(m("service.<unit>.restarts").counter && m("service.<unit>.restarts").name.ends_with("_total"));
         assert_eq!(m("cpu.frequency_hz").name, "cm_cpu_frequency_hertz");
         let mut names: Vec<String> =
