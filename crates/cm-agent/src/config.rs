@@ -97,8 +97,16 @@ impl HistorySection {
         let span = |key: &str, v: &str| {
             cm_history::time::parse_span(v).map_err(|e| ConfigError(format!("{}: history.{key} = {e}", path.display())))
         };
+        let raw_ms = span("retention_raw", &self.retention_raw)?;
+        if raw_ms < cm_history::store::MIN_RAW_MS {
+            return Err(ConfigError(format!(
+                "{}: history.retention_raw = {:?}: expected at least 25h: a day's per-minute and per-hour rollups are made from its raw samples when it ends",
+                path.display(),
+                self.retention_raw
+            )));
+        }
         Ok(cm_history::Retention {
-            raw_ms: span("retention_raw", &self.retention_raw)?,
+            raw_ms,
             minutes_ms: span("retention_minutes", &self.retention_minutes)?,
             hours_ms: span("retention_hours", &self.retention_hours)?,
             max_bytes: self.max_bytes,
@@ -479,6 +487,17 @@ mod tests {
     }
 
     const MINIMAL: &str = "[tls]\nca = \"/s/ca.pem\"\ncert = \"/s/h.pem\"\nkey = \"/s/h.key\"\n";
+
+    #[test]
+    fn history_spans_are_checked_and_named() {
+        let err = parse(&format!("{MINIMAL}[history]\nretention_minutes = \"a month\"\n")).unwrap_err().to_string();
+        assert!(err.contains("history.retention_minutes = \"a month\": expected a span"), "{err}");
+        let err = parse(&format!("{MINIMAL}[history]\nretention_raw = \"12h\"\n")).unwrap_err().to_string();
+        assert!(err.contains("history.retention_raw = \"12h\": expected at least 25h"), "{err}");
+        let ok = parse(&format!("{MINIMAL}[history]\nretention_raw = \"3d\"\nmax_bytes = 1000000\n")).unwrap();
+        let r = ok.history.retention(Path::new("x")).unwrap();
+        assert_eq!((r.raw_ms, r.max_bytes), (3 * 86_400_000, 1_000_000));
+    }
 
     #[test]
     fn defaults_fill_what_is_not_said() {

@@ -28,8 +28,11 @@ pub const FILE_NAME: &str = "history.sqlite";
 const APPLICATION_ID: i32 = 0x636d_6831;
 const SCHEMA_VERSION: i32 = 1;
 
-/// Raw and per-minute blocks each span this long.
+/// Raw blocks each span this long.
 pub const BLOCK_MS: i64 = 600_000;
+/// The least time raw samples are kept: a day's minutes and hours are made
+/// from its raw samples when the day ends.
+pub const MIN_RAW_MS: i64 = 25 * 3_600_000;
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -390,29 +393,35 @@ impl Store {
                     samples.dedup_by_key(|s| s.0);
                 }
             }
-            let rolls = minute_rolls(start, &samples);
             save_block(&tx, id, TIER_RAW, start, &codec::encode_samples(start / TIME_UNIT_MS, &samples)).map_err(e)?;
-            save_block(&tx, id, TIER_MINUTE, start, &codec::encode_rollups(&rolls)).map_err(e)?;
             i = j;
         }
         tx.execute("DELETE FROM recent WHERE ts < ?1", [until / TIME_UNIT_MS]).map_err(e)?;
         tx.commit().map_err(e)
     }
 
-    /// The hour block of the day starting at `day`, from its minute blocks.
+    /// The minute and hour blocks of the day starting at `day`, from its raw
+    /// samples (kept for longer than a day, so they are all still there).
     fn roll_day(&mut self, day: i64) -> Result<(), HistoryError> {
         let path = self.path.clone();
         let e = |e| HistoryError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(e)?;
         let ids: Vec<i64> = self.ids.values().map(|&(id, _)| id).collect();
-        for id in ids {
-            let minutes = read_minute_blocks(&tx, id, day, day + DAY_MS).map_err(e)?;
-            let hours = group(&minutes, day, HOUR_MS);
-            if !hours.is_empty() {
-                save_block(&tx, id, TIER_HOUR, day, &codec::encode_rollups(&hours)).map_err(e)?;
+        // A batch of series per transaction, as for deletes.
+        for batch in ids.chunks(DELETE_BATCH) {
+            let tx = self.conn.transaction().map_err(e)?;
+            for &id in batch {
+                let samples = raw_samples(&tx, id, day, day + DAY_MS).map_err(e)?;
+                if samples.is_empty() {
+                    continue;
+                }
+                let minutes = minute_rolls(day, &samples);
+                let at: Vec<(i64, Roll)> = minutes.iter().map(|r| (day + r.bucket * MINUTE_MS, *r)).collect();
+                save_block(&tx, id, TIER_MINUTE, day, &codec::encode_rollups(&minutes)).map_err(e)?;
+                save_block(&tx, id, TIER_HOUR, day, &codec::encode_rollups(&group(&at, day, HOUR_MS))).map_err(e)?;
             }
+            tx.commit().map_err(e)?;
         }
-        tx.commit().map_err(e)
+        Ok(())
     }
 
     /// Deletes blocks past each tier's retention, a batch of series per
@@ -422,7 +431,7 @@ impl Store {
     fn expire(&mut self, now_ms: i64) -> Result<(), HistoryError> {
         self.delete_before(now_ms)?;
         let max = self.retention.max_bytes;
-        let floors = [BLOCK_MS, DAY_MS, 7 * DAY_MS];
+        let floors = [MIN_RAW_MS, DAY_MS, 7 * DAY_MS];
         while max > 0 && self.used_bytes()? > max {
             let Some(tier) = (0..3).find(|&t| self.kept_ms[t] > floors[t]) else { break };
             self.kept_ms[tier] = (self.kept_ms[tier] / 2).max(floors[tier]);
@@ -437,7 +446,7 @@ impl Store {
         let ids: Vec<i64> = self.ids.values().map(|&(id, _)| id).collect();
         let cutoffs = [
             (TIER_RAW, block_start(now_ms - self.kept_ms[0])),
-            (TIER_MINUTE, block_start(now_ms - self.kept_ms[1])),
+            (TIER_MINUTE, day_start(now_ms - self.kept_ms[1])),
             (TIER_HOUR, day_start(now_ms - self.kept_ms[2])),
         ];
         for batch in ids.chunks(DELETE_BATCH) {
@@ -519,14 +528,14 @@ fn save_block(conn: &Connection, id: i64, tier: i64, start: i64, data: &[u8]) ->
         .map(drop)
 }
 
-/// The per-minute rollups of a block's samples (times in TIME_UNIT_MS).
+/// The per-minute rollups of samples (times in ms, in order), buckets counted from `start`.
 fn minute_rolls(start: i64, samples: &[(i64, i64)]) -> Vec<Roll> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < samples.len() {
-        let bucket = (samples[i].0 * TIME_UNIT_MS - start).div_euclid(MINUTE_MS);
+        let bucket = (samples[i].0 - start).div_euclid(MINUTE_MS);
         let mut j = i;
-        while j < samples.len() && (samples[j].0 * TIME_UNIT_MS - start).div_euclid(MINUTE_MS) == bucket {
+        while j < samples.len() && (samples[j].0 - start).div_euclid(MINUTE_MS) == bucket {
             j += 1;
         }
         out.extend(Roll::of(bucket, samples[i..j].iter().map(|s| s.1)));
@@ -552,10 +561,24 @@ fn group(rolls: &[(i64, Roll)], origin: i64, bucket_ms: i64) -> Vec<Roll> {
     out
 }
 
-/// Sealed per-minute rollups of `id` in `[from, to)`, at their absolute times.
+/// Raw samples of `id` in `[from, to)` from the sealed blocks, times in ms.
+fn raw_samples(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
+    for (start, data) in blocks_in(conn, id, TIER_RAW, block_start(from), to)? {
+        for (t, q) in codec::decode_samples(start / TIME_UNIT_MS, &data).unwrap_or_default() {
+            let ts = t * TIME_UNIT_MS;
+            if ts >= from && ts < to {
+                out.push((ts, q));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rolled-up per-minute rollups of `id` in `[from, to)` (one block a day), at their absolute times.
 fn read_minute_blocks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<(i64, Roll)>> {
     let mut out = Vec::new();
-    for (start, data) in blocks_in(conn, id, TIER_MINUTE, block_start(from), to)? {
+    for (start, data) in blocks_in(conn, id, TIER_MINUTE, day_start(from), to)? {
         for r in codec::decode_rollups(&data).unwrap_or_default() {
             let ts = start + r.bucket * MINUTE_MS;
             if ts >= from && ts < to {
@@ -696,9 +719,11 @@ impl Reader {
             let unsealed = recent.get(&id).map_or(&[][..], Vec::as_slice);
             let mut pts = match resolution {
                 Resolution::Raw | Resolution::Auto => self.raw(id, from, to, unsealed, step)?,
-                Resolution::Minute => {
-                    self.minutes(id, from, to, unsealed)?.into_iter().map(|(ts, r)| point(ts, r, step)).collect()
-                }
+                Resolution::Minute => self
+                    .minutes(id, from, to, unsealed, hours_until)?
+                    .into_iter()
+                    .map(|(ts, r)| point(ts, r, step))
+                    .collect(),
                 Resolution::Hour => self
                     .hours(id, from, to, unsealed, hours_until)?
                     .into_iter()
@@ -733,21 +758,29 @@ impl Reader {
         Ok(out)
     }
 
-    fn minutes(&self, id: i64, from: i64, to: i64, unsealed: &[(i64, i64)]) -> Result<Vec<(i64, Roll)>, HistoryError> {
-        let mut out = read_minute_blocks(&self.conn, id, from, to).map_err(|e| self.err(e))?;
-        let sealed_end = out.last().map_or(i64::MIN, |(ts, _)| *ts);
-        let samples: Vec<(i64, i64)> = unsealed.iter().map(|&(t, q)| (t * TIME_UNIT_MS, q)).collect();
-        let mut i = 0;
-        while i < samples.len() {
-            let minute = samples[i].0.div_euclid(MINUTE_MS) * MINUTE_MS;
-            let mut j = i;
-            while j < samples.len() && samples[j].0.div_euclid(MINUTE_MS) * MINUTE_MS == minute {
-                j += 1;
-            }
-            if minute >= from && minute < to && minute > sealed_end {
-                out.extend(Roll::of(0, samples[i..j].iter().map(|s| s.1)).map(|r| (minute, r)));
-            }
-            i = j;
+    /// Per-minute rollups: rolled-up days from their blocks, the days since
+    /// from the raw samples (sealed and not).
+    fn minutes(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+        unsealed: &[(i64, i64)],
+        rolled_until: i64,
+    ) -> Result<Vec<(i64, Roll)>, HistoryError> {
+        let from = from.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let mut out = read_minute_blocks(&self.conn, id, from, to.min(rolled_until)).map_err(|e| self.err(e))?;
+        let rest = from.max(rolled_until);
+        if rest < to {
+            let mut samples = raw_samples(&self.conn, id, rest, to).map_err(|e| self.err(e))?;
+            let sealed_end = samples.last().map_or(i64::MIN, |s| s.0);
+            samples.extend(
+                unsealed
+                    .iter()
+                    .map(|&(t, q)| (t * TIME_UNIT_MS, q))
+                    .filter(|&(ts, _)| ts > sealed_end && ts >= rest && ts < to),
+            );
+            out.extend(minute_rolls(rest, &samples).into_iter().map(|r| (rest + r.bucket * MINUTE_MS, r)));
         }
         Ok(out)
     }
@@ -774,7 +807,7 @@ impl Reader {
         // The days not rolled up yet, from their minutes.
         let rest_from = hours_until.max(from.div_euclid(HOUR_MS) * HOUR_MS);
         if rest_from < to {
-            let minutes = self.minutes(id, rest_from, to, unsealed)?;
+            let minutes = self.minutes(id, rest_from, to, unsealed, hours_until)?;
             out.extend(group(&minutes, rest_from, HOUR_MS).into_iter().map(|r| (rest_from + r.bucket * HOUR_MS, r)));
         }
         Ok(out)
@@ -899,9 +932,9 @@ mod tests {
         let raw_first = first(Resolution::Raw);
         assert!(raw_first >= end - retention.raw_ms - BLOCK_MS && raw_first <= end - retention.raw_ms + BLOCK_MS);
         let minute_first = first(Resolution::Minute);
+        // Minutes are kept in blocks of a day.
         assert!(
-            minute_first >= end - retention.minutes_ms - BLOCK_MS
-                && minute_first <= end - retention.minutes_ms + BLOCK_MS
+            minute_first >= end - retention.minutes_ms - DAY_MS && minute_first <= end - retention.minutes_ms + DAY_MS
         );
         assert_eq!(first(Resolution::Hour), T0, "hours are kept for 2 years");
         let hours = reader.range(&req("fs./.used_percent", T0, end, Resolution::Hour), end).unwrap();
@@ -959,25 +992,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_size_cap_shortens_the_raw_tier_until_the_file_fits() {
-        let dir = tempdir("cap");
-        let retention = Retention { max_bytes: 640 << 10, ..Retention::default() };
-        let (mut store, _) = Store::open(&dir, retention, T0).unwrap();
+    /// 40 hours of 20 noisy series at 10 s, into a store with `max_bytes`.
+    fn forty_hours(name: &str, max_bytes: u64) -> (PathBuf, Store, i64, Vec<String>) {
+        let dir = tempdir(name);
+        let (mut store, _) = Store::open(&dir, Retention { max_bytes, ..Retention::default() }, T0).unwrap();
         let mut rng = Lcg(3);
         let names: Vec<String> = (0..20).map(|i| format!("service.s{i}.memory_bytes")).collect();
         let mut t = T0;
-        while t < T0 + 6 * HOUR_MS {
+        while t < T0 + 40 * HOUR_MS {
             let samples: Vec<Sample> = names.iter().map(|n| sample(n, rng.next() * 1e9)).collect();
             store.record(t, &samples).unwrap();
-            t += 2_000;
+            t += 10_000;
         }
-        // The cap is applied when a block is sealed: here, at 6 h.
+        // The cap is applied when a block is sealed: here, at 40 h.
         store.record(t, &[sample(&names[0], 1.0)]).unwrap();
-        assert!(store.used_bytes().unwrap() <= 640 << 10, "{} bytes", store.used_bytes().unwrap());
-        assert!(store.kept_ms()[0] < 12 * HOUR_MS, "raw kept {} min", store.kept_ms()[0] / MINUTE_MS);
-        let a = Reader::open(&dir).unwrap().range(&req(&names[0], T0, t, Resolution::Minute), t).unwrap();
-        assert_eq!(a.series[0].2.len(), 6 * 60, "minutes are all kept");
+        (dir, store, t, names)
+    }
+
+    #[test]
+    fn the_size_cap_shortens_the_raw_tier_until_the_file_fits() {
+        let (dir, uncapped, _, _) = forty_hours("uncapped", 0);
+        let full = uncapped.used_bytes().unwrap();
+        drop(uncapped);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let cap = full * 3 / 4;
+        let (dir, store, end, names) = forty_hours("cap", cap);
+        assert!(store.used_bytes().unwrap() <= cap, "{} bytes, cap {cap}", store.used_bytes().unwrap());
+        assert_eq!(store.kept_ms()[0], MIN_RAW_MS, "raw kept for the least time, no less");
+        let reader = Reader::open(&dir).unwrap();
+        let raw = reader.range(&req(&names[0], T0, end, Resolution::Raw), end).unwrap();
+        let first_raw = raw.series[0].2[0].ts_ms;
+        assert!(first_raw >= end - MIN_RAW_MS - BLOCK_MS, "raw from {} h before the end", (end - first_raw) / HOUR_MS);
+        let minutes = reader.range(&req(&names[0], T0, end, Resolution::Minute), end).unwrap();
+        assert_eq!(minutes.series[0].2.len(), 40 * 60, "minutes are all kept");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
