@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 mod format;
+pub mod history;
 pub mod inbox;
 pub mod local;
 pub mod redraw;
