@@ -111,6 +111,57 @@ pub fn uptime(seconds: u64) -> String {
     }
 }
 
+/// A series' value in its unit, as the chart prints it: `45.6%`, `56.0 °C`,
+/// `2.4 GiB`, `3.4 GHz`, `0.42`.
+pub fn value(unit: cm_proto::series::Unit, v: f64) -> String {
+    use cm_proto::series::Unit;
+    match unit {
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Celsius => format!("{v:.1} °C"),
+        Unit::Bytes => iec(v.max(0.0) as u64),
+        Unit::Hertz if v >= 1e9 => format!("{:.2} GHz", v / 1e9),
+        Unit::Hertz => format!("{:.0} MHz", v / 1e6),
+        Unit::Watts => format!("{v:.1} W"),
+        Unit::Load => format!("{v:.2}"),
+        Unit::Seconds => format!("{v:.0} s"),
+        Unit::Count | Unit::Flag | Unit::Level => {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        }
+    }
+}
+
+/// When a forecast falls, from `now_ms`, with the range it likely falls in:
+/// `in 23 d (18-31)`, `in 5 h (3-9)`, `in 4 mo (3-6)`, `in 3 y (2-5)`.
+pub fn forecast(f: &cm_proto::Forecast, now_ms: u64) -> String {
+    const HOUR: f64 = 3_600_000.0;
+    const DAY: f64 = 24.0 * HOUR;
+    let ahead = |ms: u64| ms.saturating_sub(now_ms) as f64;
+    let at = ahead(f.at_ms);
+    if at <= 0.0 {
+        return "now".into();
+    }
+    let (scale, unit) = if at < 2.0 * DAY {
+        (HOUR, "h")
+    } else if at < 90.0 * DAY {
+        (DAY, "d")
+    } else if at < 3.0 * 365.0 * DAY {
+        (30.44 * DAY, "mo")
+    } else {
+        (365.25 * DAY, "y")
+    };
+    let n = |ms: f64| (ms / scale).round() as u64;
+    let (lo, hi) = (n(ahead(f.earliest_ms.min(f.at_ms))), n(ahead(f.latest_ms.max(f.at_ms))));
+    if lo == hi {
+        format!("in {} {unit}", n(at))
+    } else {
+        format!("in {} {unit} ({lo}-{hi})", n(at))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +188,36 @@ mod tests {
         assert_eq!(short_age(42_000), "42s");
         assert_eq!(short_age(3 * 3_600_000), "3h");
         assert_eq!(short_age(5 * 86_400_000), "5d");
+    }
+
+    #[test]
+    fn values_carry_their_unit() {
+        use cm_proto::series::Unit;
+        assert_eq!(value(Unit::Percent, 45.64), "45.6%");
+        assert_eq!(value(Unit::Celsius, 56.0), "56.0 °C");
+        assert_eq!(value(Unit::Bytes, 2_576_980_378.0), "2.4 GiB");
+        assert_eq!(value(Unit::Hertz, 3_400_000_000.0), "3.40 GHz");
+        assert_eq!(value(Unit::Load, 0.42), "0.42");
+        assert_eq!(value(Unit::Count, 3.0), "3");
+    }
+
+    #[test]
+    fn forecasts_read_as_a_time_from_now_with_their_range() {
+        const DAY: u64 = 86_400_000;
+        let now = 1_764_000_000_000;
+        let f = |at: u64, lo: u64, hi: u64| cm_proto::Forecast {
+            at_ms: now + at,
+            earliest_ms: now + lo,
+            latest_ms: now + hi,
+            per_day: 1.0,
+            days: 14.0,
+        };
+        assert_eq!(forecast(&f(23 * DAY, 18 * DAY, 31 * DAY), now), "in 23 d (18-31)");
+        assert_eq!(forecast(&f(5 * 3_600_000, 3 * 3_600_000, 9 * 3_600_000), now), "in 5 h (3-9)");
+        assert_eq!(forecast(&f(120 * DAY, 91 * DAY, 183 * DAY), now), "in 4 mo (3-6)");
+        assert_eq!(forecast(&f(4 * 365 * DAY, 3 * 365 * DAY, 6 * 365 * DAY), now), "in 4 y (3-6)");
+        assert_eq!(forecast(&f(10 * DAY, 10 * DAY, 10 * DAY), now), "in 10 d", "no range when it is one day");
+        assert_eq!(forecast(&f(0, 0, DAY), now + 5), "now");
     }
 
     #[test]

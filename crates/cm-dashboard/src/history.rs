@@ -73,6 +73,44 @@ impl Window {
     }
 }
 
+/// The chart view's ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Range {
+    pub const ALL: [Range; 4] = [Range::Hour, Range::Day, Range::Week, Range::Month];
+
+    /// About 120 points across, whatever the range: raw samples in 30 s
+    /// buckets for the hour, minute rollups for the day, hourly ones beyond.
+    pub fn window(self) -> Window {
+        match self {
+            Range::Hour => Window { span_ms: HOUR, bucket_ms: 30_000 },
+            Range::Day => Window { span_ms: DAY, bucket_ms: 10 * MINUTE },
+            Range::Week => Window { span_ms: 7 * DAY, bucket_ms: HOUR },
+            Range::Month => Window { span_ms: 30 * DAY, bucket_ms: 6 * HOUR },
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Range::Hour => "1h",
+            Range::Day => "24h",
+            Range::Week => "7d",
+            Range::Month => "30d",
+        }
+    }
+
+    /// The range that shows what a sparkline of `window` shows.
+    pub fn like(window: Window) -> Range {
+        Range::ALL.into_iter().find(|r| r.window().span_ms >= window.span_ms).unwrap_or(Range::Month)
+    }
+}
+
 /// After a failed fetch, how long a timeline waits before asking again.
 pub const RETRY_MS: u64 = 30_000;
 /// A fetch with no answer after this long is taken as lost and asked again.
@@ -417,6 +455,9 @@ pub struct HostHistory {
     pub trends: Trends,
     /// The host came back: ask for what it missed at the next chance.
     backfill: bool,
+    /// A snapshot came since the source said it can answer, so `latest_ms`
+    /// is the host's clock now, not from before it went away.
+    heard: bool,
 }
 
 impl HostHistory {
@@ -425,7 +466,13 @@ impl HostHistory {
         if source == Source::Available {
             self.backfill = true;
         }
+        self.heard = false;
         self.source = source;
+    }
+
+    /// The host's clock, once a snapshot has set it on this connection.
+    pub fn clock(&self) -> Option<i64> {
+        self.latest_ms.filter(|_| self.heard)
     }
 
     /// Takes one snapshot's values: tracks what the host view draws (and
@@ -434,6 +481,7 @@ impl HostHistory {
     pub fn observe(&mut self, snap: &HostSnapshot, received_ms: u64) -> Vec<Sample> {
         let ts = if snap.timestamp_ms > 0 { snap.timestamp_ms } else { received_ms } as i64;
         self.latest_ms = Some(self.latest_ms.map_or(ts, |l| l.max(ts)));
+        self.heard = true;
         let wanted = charted(snap);
         self.tracks.retain(|name, _| wanted.iter().any(|(n, _)| n == name));
         for (name, window) in wanted {
@@ -479,7 +527,7 @@ impl HostHistory {
         if self.source != Source::Available {
             return fetches;
         }
-        let Some(latest) = self.latest_ms else { return fetches };
+        let Some(latest) = self.clock() else { return fetches };
         let backfill = std::mem::take(&mut self.backfill);
         for t in self.tracks.values_mut() {
             expire(t, now_ms);
@@ -583,6 +631,34 @@ pub fn awaits(t: &Timeline, id: u64) -> bool {
     t.pending.as_ref().is_some_and(|p| p.id == id)
 }
 
+/// What a store would answer to `request`: a point per tier bucket (10 s
+/// apart for raw) over the whole range, the value `value(series, ts)`, with a
+/// spread of one either side for rollups.
+#[cfg(test)]
+pub(crate) fn synthetic_answer(request: &HistoryRequest, value: impl Fn(&str, i64) -> f64) -> Answer {
+    let step = request.resolution.bucket_ms().unwrap_or(10_000);
+    let first = request.from_ms.div_euclid(step) * step + if request.from_ms % step == 0 { 0 } else { step };
+    let series = request
+        .series
+        .iter()
+        .map(|name| {
+            let points = (0..)
+                .map(|i| first + i * step)
+                .take_while(|ts| *ts < request.to_ms)
+                .map(|ts| {
+                    let v = value(name, ts);
+                    match request.resolution {
+                        Resolution::Raw | Resolution::Auto => Point::raw(ts, v),
+                        _ => Point { ts_ms: ts, min: v - 1.0, max: v + 1.0, mean: v, count: 6 },
+                    }
+                })
+                .collect();
+            (name.clone(), request.resolution, points)
+        })
+        .collect();
+    Answer { series, end: Default::default() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,6 +703,7 @@ mod tests {
             t.sample(T0 + i * 10 * S, 5.0);
         }
         h.latest_ms = Some(T0 + 170 * S);
+        h.heard = true;
         let mut id = 0;
         let fetches = h.plan(0, 0, &mut id);
         assert_eq!(fetches.len(), 1);
@@ -665,9 +742,12 @@ mod tests {
         let mut h = HostHistory::default();
         h.tracks.insert("memory.used_percent".into(), Timeline::new(Window::LAST_HOUR));
         h.latest_ms = Some(T0);
+        h.heard = true;
         let mut id = 0;
         assert!(h.plan(0, 0, &mut id).is_empty(), "no source yet: nothing asked");
         h.set_source(Source::Available);
+        assert!(h.plan(0, 0, &mut id).is_empty(), "nothing heard on this connection yet");
+        h.heard = true;
         let first = h.plan(0, 0, &mut id);
         h.answer(first[0].id, &first[0].request, &answer("memory.used_percent", vec![]), 0);
         h.latest_ms = Some(T0 + 30 * S);
@@ -686,6 +766,7 @@ mod tests {
         assert!(h.plan(0, 70_000, &mut id).is_empty());
         h.set_source(Source::Available);
         h.latest_ms = Some(T0 + 20 * MINUTE);
+        h.heard = true;
         let back = h.plan(0, 70_000, &mut id);
         assert_eq!(back.len(), 1, "backfill does not wait for the schedule");
         assert_eq!((back[0].request.from_ms, back[0].request.to_ms), (T0, T0 + 20 * MINUTE + 1));
@@ -697,6 +778,7 @@ mod tests {
         h.set_source(Source::Available);
         h.tracks.insert("cpu.utilisation_percent".into(), Timeline::new(Window::LAST_HOUR));
         h.latest_ms = Some(T0);
+        h.heard = true;
         let mut id = 0;
         let f = h.plan(0, 0, &mut id);
         h.answer(f[0].id, &f[0].request, &Err("no history kept".into()), 0);
