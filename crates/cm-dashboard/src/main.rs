@@ -12,6 +12,7 @@ use cm_agent::{AgentCore, CoreConfig};
 
 use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
 use cm_dashboard::config::DashboardConfig;
+use cm_dashboard::history::Fetch;
 use cm_dashboard::inbox::{self, Wait};
 use cm_dashboard::redraw::Redraw;
 use cm_dashboard::{local, remote, terminal, unix_ms};
@@ -105,9 +106,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let (tx, wake) = (tx.clone(), req_tx.clone());
         std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
     }
-    interactive(App::local(unix_ms()), tx, rx, move || {
-        let _ = req_tx.send(local::Request::Refresh);
-    })?;
+    interactive(
+        App::local(unix_ms()),
+        tx,
+        rx,
+        move || {
+            let _ = req_tx.send(local::Request::Refresh);
+        },
+        |_fetch| {},
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,13 +133,13 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let mut app = App::remote(hosts, unix_ms());
     let (tx, rx) = inbox::inbox();
     // Dropped on every way out of here, which closes the connections.
-    let _pool = remote::spawn(config, tx.clone())?;
+    let pool = remote::spawn(config, tx.clone())?;
     if cli.json_lines {
         terminal::spawn_signal_listener(tx)?;
         return json_lines(app, rx);
     }
     if !cli.once {
-        interactive(app, tx, rx, || {})?;
+        interactive(app, tx, rx, || {}, |fetch| pool.fetch(fetch))?;
         return Ok(ExitCode::SUCCESS);
     }
     // Wait until every host has sent a snapshot, or the time is up.
@@ -144,6 +151,7 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
         for msg in rx.drain() {
             app.update(msg);
         }
+        app.take_fetches(); // one screen or state, no history
     }
     app.update(Msg::Tick(unix_ms()));
     for host in 0..app.hosts.len() {
@@ -176,6 +184,7 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
                         return Ok(ExitCode::SUCCESS);
                     }
                 }
+                app.take_fetches(); // the lines carry no history
                 continue;
             }
             Wait::TimedOut => {}
@@ -209,8 +218,15 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
 
 /// The interactive loop: draw when something changed (at most at the frame
 /// rate) or the clock must move, sleep until a message comes or the next frame
-/// is due, apply everything waiting.
-fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: impl Fn()) -> Result<()> {
+/// is due, apply everything waiting, and send the history requests that
+/// became due to `fetch`.
+fn interactive(
+    mut app: App,
+    tx: inbox::Sender,
+    rx: inbox::Receiver,
+    refresh: impl Fn(),
+    fetch: impl Fn(Fetch),
+) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
     terminal::spawn_input_reader(tx);
@@ -222,6 +238,7 @@ fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: im
             term.draw(&app)?;
             redraw.drew(&mut app, now);
         }
+        app.take_fetches().into_iter().for_each(&fetch);
         match rx.wait_until(redraw.next(&app, now)) {
             Wait::Ready => {}
             Wait::TimedOut => continue,
@@ -242,6 +259,7 @@ fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: im
             Action::Refresh => refresh(),
             Action::None => {}
         }
+        app.take_fetches().into_iter().for_each(&fetch);
     }
     drop(term);
     Ok(())
