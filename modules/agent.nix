@@ -8,6 +8,8 @@
 let
   cfg = config.services.cm-agent;
   format = pkgs.formats.toml { };
+  # A span as the agent reads it: 90s, 10m, 48h, 30d, 2w, 2y.
+  span = lib.types.strMatching "[0-9]+(\\.[0-9]+)?(ms|s|m|min|h|d|w|y)";
 
   # Backup jobs the system declares: NixOS' restic and borgbackup modules make
   # one service (and one timer) per job.
@@ -333,6 +335,38 @@ in
               description = "Filled from {option}`services.cm-agent.extraPaths`.";
             };
           };
+          history = {
+            enable = lib.mkOption {
+              type = lib.types.bool;
+              default = true;
+              description = "Keep the history of every series in /var/lib/cm-agent/history.sqlite, for charts, export and forecasts.";
+            };
+            retention_raw = lib.mkOption {
+              type = span;
+              default = "48h";
+              description = "How long raw samples (one per interval) are kept.";
+            };
+            retention_minutes = lib.mkOption {
+              type = span;
+              default = "30d";
+              description = "How long per-minute rollups (min, max, mean, count) are kept.";
+            };
+            retention_hours = lib.mkOption {
+              type = span;
+              default = "2y";
+              description = "How long per-hour rollups are kept.";
+            };
+            max_bytes = lib.mkOption {
+              type = lib.types.ints.positive;
+              default = 268435456;
+              description = "The most the history file may hold; past it, the finest tier is kept for less time.";
+            };
+            forecast_min_span = lib.mkOption {
+              type = span;
+              default = "7d";
+              description = "The least history a disk-full or wear-out forecast is made from.";
+            };
+          };
           backups = lib.mkOption {
             type = lib.types.listOf (
               lib.types.submodule {
@@ -413,8 +447,10 @@ in
         ];
         User = "cm-agent";
         Group = "cm-agent";
-        # /var/lib/cm-agent, owned by the static user: nothing else is hidden.
+        # /var/lib/cm-agent, owned by the static user: nothing else is
+        # hidden. It holds the history, which only the agent reads.
         StateDirectory = "cm-agent";
+        StateDirectoryMode = "0700";
         CapabilityBoundingSet = "";
         AmbientCapabilities = "";
         # No device at all, unless NVIDIA's.

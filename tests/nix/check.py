@@ -56,6 +56,11 @@ s, svc = d["settings"], d["service"]["serviceConfig"]
 check("default listen is [::]:6130", s["listen"] == "[::]:6130")
 check("host defaults to networking.hostName", s["host"] == "srv01")
 check("intervals default to 2/2/10/5/1800/10 s", s["intervals"] == {"cpu": 2, "memory": 2, "storage": 10, "gpu": 5, "smart": 1800, "services": 10})
+check("history is on by default, with the agent's retention", s["history"] == {
+    "enable": True, "retention_raw": "48h", "retention_minutes": "30d", "retention_hours": "2y",
+    "max_bytes": 268435456, "forecast_min_span": "7d"})
+check("the history lives in the agent's own state directory, owner-only",
+      svc["StateDirectory"] == "cm-agent" and svc["StateDirectoryMode"] == "0700" and "state_dir" not in s["history"])
 check("no firewall hole unless asked", d["firewall"] == [])
 check("no failed assertions by default", d["assertions"] == [])
 for key, want in [("User", "cm-agent"), ("Group", "cm-agent"), ("ProtectSystem", "strict"), ("NoNewPrivileges", True),
@@ -118,6 +123,8 @@ interval_err = (out / "badInterval.err").read_text()
 check("a bad interval gives the module's type error", "intervals.cpu" in interval_err and "between 0.1 and 86400" in interval_err)
 threshold_err = (out / "badThreshold.err").read_text()
 check("warning above critical is the module's error", "thresholds.drive_wear_percent" in threshold_err)
+span_err = (out / "badSpan.err").read_text()
+check("a retention that is no span is the module's type error", "history.retention_raw" in span_err and "forever" in span_err)
 check("thresholds default to the agent's", s["thresholds"]["drive_wear_percent"] == [70, 90] and s["thresholds"]["memory_percent"] == [80, 90])
 
 f = r["fleet"]

@@ -247,6 +247,13 @@ let
         settings.intervals.cpu = 0;
       };
     };
+    badSpan = {
+      services.cm-agent = {
+        enable = true;
+        settings.tls = tls;
+        settings.history.retention_raw = "forever";
+      };
+    };
     badThreshold = {
       services.cm-agent = {
         enable = true;

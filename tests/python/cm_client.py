@@ -4,7 +4,9 @@
     cm_client.py HOST ADDRESS PORT CA [CERT KEY]
 
 Connects to the agent for HOST, says hello, and prints the welcome, the
-first snapshot and the state after three patches as JSON on standard output. Without
+first snapshot, the state after three patches and the last hour of
+`memory.total_bytes` (a history request on a stream of its own) as JSON on
+standard output. Without
 CERT and KEY it connects without a client certificate, which the agent must
 refuse. Exit status: 0 subscribed, 2 refused or failed, with the reason on
 standard error.
@@ -26,20 +28,26 @@ from aioquic.quic.events import ConnectionTerminated, StreamDataReceived
 class Client(QuicConnectionProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.buffer = b""
-        self.messages = asyncio.Queue()
+        self.buffers = {}
+        self.streams = {}
+
+    def queue(self, stream):
+        return self.streams.setdefault(stream, asyncio.Queue())
 
     def quic_event_received(self, event):
         if isinstance(event, StreamDataReceived):
-            self.buffer += event.data
-            while len(self.buffer) >= 4:
-                (length,) = struct.unpack(">I", self.buffer[:4])
-                if len(self.buffer) < 4 + length:
+            buffer = self.buffers.get(event.stream_id, b"") + event.data
+            while len(buffer) >= 4:
+                (length,) = struct.unpack(">I", buffer[:4])
+                if len(buffer) < 4 + length:
                     break
-                body, self.buffer = self.buffer[4 : 4 + length], self.buffer[4 + length :]
-                self.messages.put_nowait(cbor2.loads(body))
+                body, buffer = buffer[4 : 4 + length], buffer[4 + length :]
+                self.queue(event.stream_id).put_nowait(cbor2.loads(body))
+            self.buffers[event.stream_id] = buffer
         elif isinstance(event, ConnectionTerminated):
-            self.messages.put_nowait({"type": "closed", "code": event.error_code, "reason": event.reason_phrase})
+            closed = {"type": "closed", "code": event.error_code, "reason": event.reason_phrase}
+            for queue in list(self.streams.values()) or [self.queue(0)]:
+                queue.put_nowait(closed)
 
 
 def frame(message):
@@ -78,14 +86,15 @@ async def main(host, address, port, ca, cert=None, key=None):
         config.load_cert_chain(cert, key)
     async with connect(address, port, configuration=config, create_protocol=Client) as client:
         stream = client._quic.get_next_available_stream_id()
-        hello = {"type": "hello", "major": 1, "minor": 1, "role": "dashboard", "subscribe": True}
+        messages = client.queue(stream)
+        hello = {"type": "hello", "major": 1, "minor": 2, "role": "dashboard", "subscribe": True}
         client._quic.send_stream_data(stream, frame(hello))
         client.transmit()
-        first = await asyncio.wait_for(client.messages.get(), 5)
+        first = await asyncio.wait_for(messages.get(), 5)
         if first.get("type") != "welcome":
             print(f"not welcomed: {first}", file=sys.stderr)
             return 2
-        snapshot = await asyncio.wait_for(client.messages.get(), 5)
+        snapshot = await asyncio.wait_for(messages.get(), 5)
         if snapshot.get("type") != "snapshot":
             print(f"expected a snapshot, got {snapshot.get('type')}", file=sys.stderr)
             return 2
@@ -93,13 +102,38 @@ async def main(host, address, port, ca, cert=None, key=None):
         state = json.loads(json.dumps(snapshot, default=str))
         patches = 0
         while patches < 3:
-            message = await asyncio.wait_for(client.messages.get(), 12)
+            message = await asyncio.wait_for(messages.get(), 12)
             if message.get("type") != "patch":
                 print(f"expected a patch, got {message.get('type')}", file=sys.stderr)
                 return 2
             state = apply(state, message)
             patches += 1
-        print(json.dumps({"welcome": first, "snapshot": snapshot, "after_update": state, "patches": patches}, default=str))
+        # History: one request on a new stream, then chunks and an end.
+        history = client._quic.get_next_available_stream_id()
+        now_ms = int(state["timestamp_ms"])
+        request = {
+            "type": "history_request",
+            "series": ["memory.total_bytes"],
+            "from_ms": now_ms - 3_600_000,
+            "to_ms": now_ms + 60_000,
+            "resolution": "raw",
+        }
+        client._quic.send_stream_data(history, frame(request), end_stream=True)
+        client.transmit()
+        points = []
+        while True:
+            message = await asyncio.wait_for(client.queue(history).get(), 5)
+            if message.get("type") == "history_chunk":
+                points += message["points"]
+            elif message.get("type") == "history_end":
+                end = message
+                break
+            else:
+                print(f"expected history, got {message.get('type')}", file=sys.stderr)
+                return 2
+        result = {"welcome": first, "snapshot": snapshot, "after_update": state, "patches": patches}
+        result["history"] = {"points": points, "end": end}
+        print(json.dumps(result, default=str))
         return 0
 
 

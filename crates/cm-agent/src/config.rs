@@ -35,6 +35,87 @@ pub struct AgentConfig {
     pub backups: Vec<BackupEntry>,
     #[serde(default)]
     pub privileged: PrivilegedSection,
+    #[serde(default)]
+    pub history: HistorySection,
+    /// The file this was read from, for errors.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// History: every series of every snapshot, kept in SQLite in the state directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySection {
+    pub enable: bool,
+    /// Where `history.sqlite` lives. Unset: `--state-dir`, else systemd's
+    /// `$STATE_DIRECTORY`, else /var/lib/cm-agent as root, else
+    /// `$XDG_STATE_HOME/cm-agent`.
+    pub state_dir: Option<PathBuf>,
+    /// How long raw samples are kept (`48h`).
+    pub retention_raw: String,
+    /// How long per-minute rollups are kept (`30d`).
+    pub retention_minutes: String,
+    /// How long per-hour rollups are kept (`2y`).
+    pub retention_hours: String,
+    /// The most the file may hold, in bytes (pages in use); the finest tier
+    /// is kept for less time when it would grow past this.
+    pub max_bytes: u64,
+    /// The least history a forecast is made from (`7d`).
+    pub forecast_min_span: String,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            state_dir: None,
+            retention_raw: "48h".into(),
+            retention_minutes: "30d".into(),
+            retention_hours: "2y".into(),
+            max_bytes: cm_history::Retention::default().max_bytes,
+            forecast_min_span: "7d".into(),
+        }
+    }
+}
+
+impl HistorySection {
+    /// The retention this section asks for, or the key that is wrong.
+    pub fn retention(&self, path: &Path) -> Result<cm_history::Retention, ConfigError> {
+        let span = |key: &str, v: &str| {
+            cm_history::time::parse_span(v).map_err(|e| ConfigError(format!("{}: history.{key} = {e}", path.display())))
+        };
+        Ok(cm_history::Retention {
+            raw_ms: span("retention_raw", &self.retention_raw)?,
+            minutes_ms: span("retention_minutes", &self.retention_minutes)?,
+            hours_ms: span("retention_hours", &self.retention_hours)?,
+            max_bytes: self.max_bytes,
+        })
+    }
+
+    /// The forecasts' least span, or the key that is wrong.
+    pub fn forecast_min_span_ms(&self, path: &Path) -> Result<i64, ConfigError> {
+        cm_history::time::parse_span(&self.forecast_min_span)
+            .map_err(|e| ConfigError(format!("{}: history.forecast_min_span = {e}", path.display())))
+    }
+}
+
+/// The state directory when neither `--state-dir` nor `history.state_dir` says.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").and_then(|d| {
+        // systemd passes one path per StateDirectory=, separated by colons.
+        d.to_str().and_then(|d| d.split(':').next()).filter(|d| !d.is_empty()).map(PathBuf::from)
+    }) {
+        return dir;
+    }
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/cm-agent");
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("cm-agent")
 }
 
 /// Privilege separation: SMART and the walks of other services' directories
@@ -230,8 +311,10 @@ pub fn describe_toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Stri
 impl AgentConfig {
     /// Parses `text` read from `path` (named in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let config: AgentConfig = toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(path, text, &e)))?;
+        let mut config: AgentConfig =
+            toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(path, text, &e)))?;
         config.check(path)?;
+        config.source = path.to_owned();
         Ok(config)
     }
 
@@ -243,6 +326,8 @@ impl AgentConfig {
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
         self.thresholds.check(path)?;
+        self.history.retention(path)?;
+        self.history.forecast_min_span_ms(path)?;
         if !self.backups.is_empty() && !self.systemd.enable {
             return Err(ConfigError(format!(
                 "{}: backups are read from systemd: they need systemd.enable = true",
@@ -276,6 +361,19 @@ impl AgentConfig {
             }
         }
         Ok(())
+    }
+
+    /// Where and how history is kept; `None` when it is off.
+    pub fn history_config(&self) -> Result<Option<crate::history::HistoryConfig>, ConfigError> {
+        if !self.history.enable {
+            return Ok(None);
+        }
+        let path = &self.source;
+        Ok(Some(crate::history::HistoryConfig {
+            dir: self.history.state_dir.clone().unwrap_or_else(default_state_dir),
+            retention: self.history.retention(path)?,
+            forecast_min_span_ms: self.history.forecast_min_span_ms(path)?,
+        }))
     }
 
     /// The collector settings this file asks for, on the live machine.

@@ -48,6 +48,21 @@ enum Command {
         /// The agent's TOML configuration (see docs/agent.example.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Where history is kept (history.sqlite); overrides history.state_dir.
+        /// Default: systemd's $STATE_DIRECTORY, else /var/lib/cm-agent as
+        /// root, else $XDG_STATE_HOME/cm-agent.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Print a range of the history kept in a state directory, as CSV or JSON.
+    ///
+    /// `cm-agent export --state-dir /var/lib/cm-agent 'fs.*.used_percent' --since 7d`
+    Export {
+        /// The agent's state directory (where history.sqlite is).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        range: RangeArgs,
     },
     /// The privileged collector: read drive health (smartctl) and measure the
     /// watched services' directories, and write them to the file named by
@@ -65,6 +80,56 @@ enum Command {
     /// The fleet's certificates.
     #[command(subcommand)]
     Pki(Pki),
+}
+
+/// Which part of the history to print, and how.
+#[derive(clap::Args)]
+struct RangeArgs {
+    /// Series names or globs (`cpu.load1`, `fs.*.used_percent`); see docs/SERIES.md.
+    #[arg(required = true, value_name = "SERIES")]
+    series: Vec<String>,
+    /// How far back from now (`10m`, `24h`, `7d`); default 1h unless --from is given.
+    #[arg(long, value_name = "SPAN", conflicts_with = "from")]
+    since: Option<String>,
+    /// Start of the range, RFC 3339 (`2026-12-01T00:00:00Z`) or a date.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End of the range (default: now).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// raw, 1m, 1h, or auto (the finest tier that covers the range).
+    #[arg(long, default_value = "auto", value_name = "RES")]
+    resolution: String,
+    /// csv or json.
+    #[arg(long, default_value = "csv", value_name = "FORMAT")]
+    format: String,
+}
+
+impl RangeArgs {
+    /// The request these arguments ask for, at `now_ms`.
+    fn request(&self, now_ms: i64) -> Result<(cm_proto::history::HistoryRequest, cm_history::export::Format)> {
+        use cm_history::time::{parse_span, parse_time};
+        let to = self.to.as_deref().map(parse_time).transpose().map_err(anyhow::Error::msg)?.unwrap_or(now_ms + 1);
+        let from = match (&self.from, &self.since) {
+            (Some(from), _) => parse_time(from).map_err(anyhow::Error::msg)?,
+            (None, Some(since)) => now_ms - parse_span(since).map_err(|e| anyhow::anyhow!("--since {e}"))?,
+            (None, None) => now_ms - 3_600_000,
+        };
+        if to <= from {
+            anyhow::bail!("the range ends before it starts: --to is not after --from");
+        }
+        let resolution = cm_proto::history::Resolution::parse(&self.resolution)
+            .ok_or_else(|| anyhow::anyhow!("--resolution {:?}: expected raw, 1m, 1h or auto", self.resolution))?;
+        let format = cm_history::export::Format::parse(&self.format).map_err(|e| anyhow::anyhow!("--format {e}"))?;
+        let request = cm_proto::history::HistoryRequest {
+            series: self.series.clone(),
+            from_ms: from,
+            to_ms: to,
+            resolution,
+            max_points: 0,
+        };
+        Ok((request, format))
+    }
 }
 
 #[derive(Subcommand)]
@@ -120,8 +185,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { config } => {
-            let config = AgentConfig::load(&config)?;
+        Command::Export { state_dir, range } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+            let (request, format) = range.request(now)?;
+            let dir = state_dir.unwrap_or_else(cm_agent::config::default_state_dir);
+            let answer = cm_history::Reader::open(&dir)?.range(&request, now)?;
+            if answer.series.is_empty() {
+                anyhow::bail!("{}: no series matches {}", dir.display(), request.series.join(" "));
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            cm_history::export::write(&answer, format, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
+        Command::Run { config, state_dir } => {
+            let mut config = AgentConfig::load(&config)?;
+            if state_dir.is_some() {
+                config.history.state_dir = state_dir;
+            }
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(cm_agent::serve::run(config))
         }

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::config::AgentConfig;
 use crate::core::AgentCore;
+use crate::history::Recorder;
 use crate::refusals::RefusalLog;
 use crate::AGENT_VERSION;
 
@@ -30,9 +31,16 @@ const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
 
 type Latest = watch::Receiver<Option<Arc<Published>>>;
 
+/// History streams one connection may have open at once, beside its session.
+const HISTORY_STREAMS: usize = tls::SERVER_STREAMS as usize - 1;
+/// How long a history stream may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What every connection task shares.
 struct Shared {
     info: AgentInfo,
+    /// The state directory whose store answers range requests.
+    history: Option<std::path::PathBuf>,
     refusals: Mutex<RefusalLog>,
     connections: AtomicUsize,
 }
@@ -97,8 +105,13 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     let endpoint = tls::server(&identity, config.listen)?;
     let core_config = config.core();
     let interval = core_config.intervals.cpu;
+    let recorder = match config.history_config()? {
+        Some(history) => Recorder::start(history, |line| eprintln!("cm-agent: {line}")),
+        None => Recorder::off(Some("history is off (history.enable = false)".into())),
+    };
+    let history = recorder.dir().map(ToOwned::to_owned);
     let (tx, rx) = watch::channel(None);
-    std::thread::Builder::new().name("collect".into()).spawn(move || collect(core_config, tx))?;
+    std::thread::Builder::new().name("collect".into()).spawn(move || collect(core_config, recorder, tx))?;
 
     // The host name is known after the first collection.
     let mut first = rx.clone();
@@ -111,6 +124,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
     let shared = Arc::new(Shared {
         info: AgentInfo { host, agent_version: AGENT_VERSION.into(), interval },
+        history,
         refusals: Mutex::default(),
         connections: AtomicUsize::new(0),
     });
@@ -162,9 +176,13 @@ fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
 
 /// The collection thread: the core publishes one snapshot per round of
 /// collectors and sleeps in between; it stops when nobody can receive any more.
-fn collect(config: crate::CoreConfig, tx: watch::Sender<Option<Arc<Published>>>) {
+/// Each snapshot goes to history (without waiting for the disk) first.
+fn collect(config: crate::CoreConfig, mut recorder: Recorder, tx: watch::Sender<Option<Arc<Published>>>) {
     // Each snapshot is turned into what patches are computed on once, for every subscriber.
-    AgentCore::new(config).run(|snapshot| tx.send(Some(Arc::new(Published::new(snapshot)))).is_ok());
+    AgentCore::new(config).run(|mut snapshot| {
+        recorder.record(&mut snapshot);
+        tx.send(Some(Arc::new(Published::new(snapshot)))).is_ok()
+    });
 }
 
 /// What woke a connection's loop.
@@ -190,6 +208,7 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
     let mut recv: Option<quinn::RecvStream> = None;
     let mut finished = false;
     let mut buf = vec![0u8; 8192];
+    let mut requests = tokio::task::JoinSet::new();
     latest.mark_changed(); // the current snapshot goes out first, once subscribed
     loop {
         while let Some(action) = session.poll_action() {
@@ -223,7 +242,8 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
         }
         let timer = session.poll_timeout();
         let event = tokio::select! {
-            s = conn.accept_bi(), if send.is_none() => Event::Stream(s),
+            s = conn.accept_bi() => Event::Stream(s),
+            _ = requests.join_next(), if !requests.is_empty() => continue,
             r = async { recv.as_mut().expect("guarded").read(&mut buf).await }, if recv.is_some() && session.wants_input() => Event::Read(r),
             c = latest.changed(), if session.is_subscribed() => Event::Snapshot(c.is_ok()),
             _ = async { tokio::time::sleep_until(timer.expect("guarded").into()).await }, if timer.is_some() => Event::Timer,
@@ -231,7 +251,16 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
         };
         let now = Instant::now();
         match event {
-            Event::Stream(Ok((s, r))) => (send, recv) = (Some(s), Some(r)),
+            Event::Stream(Ok((s, r))) if send.is_none() => (send, recv) = (Some(s), Some(r)),
+            // Every stream after the first carries a history request (1.2).
+            Event::Stream(Ok((mut s, mut r))) => {
+                if session.may_read_history() && requests.len() < HISTORY_STREAMS {
+                    requests.spawn(history_stream(s, r, shared.history.clone()));
+                } else {
+                    let _ = s.reset(cm_net::code::REFUSED.into());
+                    let _ = r.stop(cm_net::code::REFUSED.into());
+                }
+            }
             Event::Stream(Err(e)) | Event::Closed(e) => session.handle_closed(&e.to_string()),
             Event::Read(Ok(Some(n))) => session.handle_input(&buf[..n], now),
             Event::Read(Ok(None)) => session.handle_finished(now),
@@ -247,6 +276,47 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
             Event::Timer => session.handle_timeout(now),
         }
     }
+}
+
+/// One history stream: the request, then the answer in chunks, then the end.
+async fn history_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, dir: Option<std::path::PathBuf>) {
+    let mut reader = cm_proto::history::RequestReader::default();
+    let mut buf = vec![0u8; 4096];
+    let read = async {
+        loop {
+            match recv.read(&mut buf).await {
+                Ok(Some(n)) => {
+                    if let Some(req) = reader.push(&buf[..n])? {
+                        return Ok(req);
+                    }
+                }
+                Ok(None) => return Err(reader.finished()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no request within {} s", REQUEST_TIMEOUT.as_secs())),
+    };
+    let frames = match request {
+        Ok(request) => {
+            let answer = tokio::task::spawn_blocking(move || crate::history::answer(dir.as_deref(), &request)).await;
+            match answer {
+                Ok(a) => cm_proto::history::answer_frames(&a.series, a.end.truncated, a.end.error),
+                Err(e) => cm_proto::history::answer_frames(&[], false, Some(format!("the history read failed: {e}"))),
+            }
+        }
+        Err(why) => cm_proto::history::answer_frames(&[], false, Some(why)),
+    };
+    let _ = recv.stop(cm_net::code::DONE.into());
+    for frame in frames {
+        if send.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+    let _ = send.stopped().await;
 }
 
 /// Who the peer's certificate says it is; the session decides what that allows.

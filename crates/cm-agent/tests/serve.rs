@@ -1,130 +1,18 @@
 //! `cm-agent run` on loopback: subscribers, refusals, bad frames, shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use cm_net::client::{subscribe, ClientError};
 use cm_net::{pki, tls, Identity, Role};
+use cm_proto::history::{HistoryRequest, Resolution};
 use cm_proto::Message;
 
-fn agent_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cm-agent"))
-}
+mod common;
 
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Agent {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Agent {
-    /// A fleet CA, certificates made with `cm-agent pki`, and a running agent for srv01.
-    fn start(tag: &str) -> Agent {
-        let dir = std::env::temp_dir().join(format!("cm-serve-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let d = dir.to_str().unwrap();
-        ok(agent_bin().args(["pki", "init", "--dir", d]));
-        for (name, role, days) in [("srv01", "agent", "30"), ("laptop", "dashboard", "30"), ("srv02", "agent", "30")] {
-            ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", name, "--role", role, "--days", days]));
-        }
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = dir.join("agent.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "host = \"srv01\"\nlisten = \"{addr}\"\n[tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/srv01.pem\"\nkey = \"{d}/srv01.key\"\n\
-                 [intervals]\ncpu = 0.3\nmemory = 0.3\n[systemd]\nenable = false\n"
-            ),
-        )
-        .unwrap();
-        let mut child =
-            agent_bin().args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let serving = line.contains("serving");
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-                drop(log);
-                if serving {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("agent did not start: {}", log.lock().unwrap()));
-        Agent { child, addr, dir, log, reader: Some(reader) }
-    }
-
-    /// Waits until the log has a line for which `pred` holds, and returns the log.
-    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            if log.lines().any(&pred) {
-                return log;
-            }
-            assert!(std::time::Instant::now() < deadline, "no log line {what}: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then everything the agent logged until it exited.
-    fn stop(&mut self) -> (std::process::ExitStatus, String) {
-        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
-        let status = self.child.wait().unwrap();
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        (status, self.log())
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    fn identity(&self, name: &str) -> Identity {
-        Identity::load(
-            &self.dir.join("ca.pem"),
-            &self.dir.join(format!("{name}.pem")),
-            &self.dir.join(format!("{name}.key")),
-        )
-        .unwrap()
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{agent_bin, ok, Agent};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -196,7 +84,7 @@ async fn bad_input_closes_that_connection_and_the_agent_serves_on() {
     let mut frames = cm_net::FramedRecv::new(recv, 1 << 20);
     match frames.next().await {
         Ok(Some(Message::Refused { reason })) => {
-            assert_eq!(reason, "protocol 2.0 is not supported: this agent speaks 1.1")
+            assert_eq!(reason, "protocol 2.0 is not supported: this agent speaks 1.2")
         }
         other => panic!("{other:?}"),
     }
@@ -267,16 +155,21 @@ async fn extra_streams_and_junk_frames_are_never_buffered() {
     let mut frames = cm_net::FramedRecv::new(recv, 1 << 20);
     assert!(matches!(tokio::time::timeout(T, frames.next()).await.unwrap(), Ok(Some(Message::Welcome { .. }))));
     let before = agent.rss_kib();
-    // Eight more streams with 1 MiB each: the agent allows one stream per
-    // connection, so they are never opened, let alone buffered.
-    let mut opened = 0;
+    // Eight more streams with 1 MiB each: each is a history stream whose
+    // first bytes announce a frame above the limit, so each is answered with
+    // an error and never buffered; at most four are open at once.
+    let mut answered = 0;
     for _ in 0..8 {
-        if let Ok(Ok((mut s, _))) = tokio::time::timeout(Duration::from_millis(300), conn.open_bi()).await {
-            opened += 1;
+        if let Ok(Ok((mut s, r))) = tokio::time::timeout(Duration::from_millis(300), conn.open_bi()).await {
             let _ = tokio::time::timeout(Duration::from_millis(300), s.write_all(&vec![0x55; 1 << 20])).await;
+            let mut end = cm_net::FramedRecv::new(r, 1 << 20);
+            if let Ok(Ok(Some(Message::HistoryEnd(e)))) = tokio::time::timeout(T, end.next()).await {
+                assert!(e.error.as_deref().is_some_and(|e| e.contains("exceeds the limit")), "{e:?}");
+                answered += 1;
+            }
         }
     }
-    assert_eq!(opened, 0, "a second stream was allowed");
+    assert!(answered >= 4, "{answered} junk history streams answered");
     // 8 MiB of frames of a kind from the future on the subscription stream:
     // each is read and skipped, none is kept.
     let mut body = Vec::new();
@@ -292,6 +185,89 @@ async fn extra_streams_and_junk_frames_are_never_buffered() {
     assert!(tokio::time::timeout(T, frames.next()).await.unwrap().unwrap().is_some());
     let after = agent.rss_kib();
     assert!(after < before + 4096, "RSS grew from {before} KiB to {after} KiB");
+}
+
+#[tokio::test]
+async fn history_is_answered_in_chunks_and_only_to_a_dashboard() {
+    // Three hours of a series at 2 s, stored before the agent starts: 5400 points.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let start = (now - 3 * 3_600_000) / 60_000 * 60_000;
+    let agent = Agent::start_with("history", |dir| {
+        let (mut store, _) = cm_history::Store::open(&dir.join("state"), Default::default(), start).unwrap();
+        for i in 0..5400 {
+            let sample = cm_proto::series::Sample { name: "test.steps".into(), value: (i % 100) as f64 };
+            store.record(start + i * 2_000, &[sample]).unwrap();
+        }
+    });
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let session = cm_net::client::hello(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    assert_eq!(session.welcome.minor, 2);
+    let ask = |series: &str, resolution| HistoryRequest {
+        series: vec![series.into()],
+        // Times are stored to 0.1 s: a second of margin takes in the first sample.
+        from_ms: start - 1_000,
+        to_ms: now + 60_000,
+        resolution,
+        max_points: 0,
+    };
+    // On a raw stream, to count the frames: every one within 64 KiB.
+    let (mut send, recv) = session.conn.open_bi().await.unwrap();
+    send.write_all(&frame(&Message::HistoryRequest(ask("test.*", Resolution::Raw)))).await.unwrap();
+    send.finish().unwrap();
+    let mut frames = cm_net::FramedRecv::new(recv, 64 * 1024);
+    let (mut chunks, mut values) = (0, Vec::new());
+    loop {
+        match tokio::time::timeout(T, frames.next()).await.unwrap().unwrap() {
+            Some(Message::HistoryChunk(c)) => {
+                chunks += 1;
+                values.extend(c.points.iter().map(|p| p.mean));
+            }
+            Some(Message::HistoryEnd(end)) => {
+                assert_eq!((end.series, end.points, end.error), (1, 5400, None));
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(chunks >= 6, "5400 points in {chunks} chunks");
+    assert_eq!(values, (0..5400).map(|i| (i % 100) as f64).collect::<Vec<_>>(), "every value as stored");
+    // What the agent itself records is there too, from the first interval on.
+    let mem_total = {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: f64 = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        kib * 1024.0
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = cm_net::client::history(&session.conn, &ask("memory.total_bytes", Resolution::Raw), T).await.unwrap();
+        if let Some((_, _, points)) = a.series.first().filter(|(_, _, p)| p.len() >= 2) {
+            assert!(points.iter().all(|p| p.mean == mem_total), "memory.total_bytes is /proc/meminfo's MemTotal");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no memory history: {a:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Rollups: 3 h at minutes, each minute of 30 samples.
+    let a = cm_net::client::history(&session.conn, &ask("test.steps", Resolution::Minute), T).await.unwrap();
+    assert_eq!(a.series[0].2.len(), 180);
+    assert!(a.series[0].2.iter().all(|p| p.count == 30));
+    // An agent's certificate is welcomed without subscribing, but reads no history.
+    let other = tls::client(&agent.identity("srv02")).unwrap();
+    let peer = cm_net::client::hello(&other, agent.addr, "srv01", Role::Agent, T).await.unwrap();
+    let err = cm_net::client::history(&peer.conn, &ask("test.*", Resolution::Raw), T).await.err().expect("refused");
+    assert!(err.to_string().contains("reset") || err.to_string().contains("stopped"), "{err}");
+    // A client without a certificate never gets as far as a stream.
+    let ca = std::fs::read_to_string(agent.dir.join("ca.pem")).unwrap();
+    let anonymous = tls::client(&Identity::anonymous(&ca).unwrap()).unwrap();
+    assert!(cm_net::client::hello(&anonymous, agent.addr, "srv01", Role::Dashboard, T).await.is_err());
 }
 
 #[tokio::test]
@@ -392,6 +368,12 @@ fn a_client_written_from_the_protocol_document_in_python() {
     assert!(after["seq"].as_u64() > v["snapshot"]["seq"].as_u64(), "the patches applied in Python: {after}");
     assert_eq!(after["memory"]["total_bytes"], v["snapshot"]["memory"]["total_bytes"]);
     assert!(after["cpu"]["load1"].is_number(), "{after}");
+    let history = &v["history"];
+    assert_eq!(history["end"]["error"], serde_json::Value::Null, "{history}");
+    let points = history["points"].as_array().unwrap();
+    assert!(points.len() >= 3, "one point per interval so far: {history}");
+    let total = v["snapshot"]["memory"]["total_bytes"].as_f64();
+    assert!(points.iter().all(|p| p[1].as_f64() == total), "{history}");
 
     let refused =
         Command::new("python3").args([client, "srv01", "127.0.0.1", &port, &format!("{d}/ca.pem")]).output().unwrap();

@@ -1,8 +1,10 @@
 //! Local mode: the agent core runs in-process on a thread of its own and sends
-//! its snapshots as messages, like a remote agent would.
+//! its snapshots as messages, like a remote agent would. It keeps history
+//! like an agent too, in the XDG data dir ([`cm_history::store::dashboard_dir`]).
 
 use std::sync::mpsc::{Receiver, Sender};
 
+use cm_agent::history::{HistoryConfig, Recorder};
 use cm_agent::{AgentCore, CoreConfig};
 
 use crate::app::Msg;
@@ -39,7 +41,17 @@ pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request
             }
         }
     });
-    core.run(|snapshot| {
+    // The terminal is the UI's: what history has to say goes into the
+    // snapshot's `history` entry, not to stderr.
+    let mut recorder = match cm_history::store::dashboard_dir() {
+        Some(dir) => Recorder::start(
+            HistoryConfig { dir, retention: Default::default(), forecast_min_span_ms: 7 * 86_400_000 },
+            |_| {},
+        ),
+        None => Recorder::off(Some("no history: neither XDG_DATA_HOME nor HOME is set".into())),
+    };
+    core.run(|mut snapshot| {
+        recorder.record(&mut snapshot);
         messages.send(Msg::Snapshot { host: 0, snapshot: Box::new(snapshot), received_ms: unix_ms() }).is_ok()
     });
 }

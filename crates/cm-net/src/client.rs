@@ -82,10 +82,34 @@ pub async fn subscribe(
     role: Role,
     timeout: Duration,
 ) -> Result<Subscription, ClientError> {
+    session(endpoint, addr, host, role, true, timeout).await
+}
+
+/// Dials `host` at `addr` and says hello without subscribing: the welcome
+/// comes, no snapshots follow, and the connection can carry [`history`]
+/// requests.
+pub async fn hello(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    host: &str,
+    role: Role,
+    timeout: Duration,
+) -> Result<Subscription, ClientError> {
+    session(endpoint, addr, host, role, false, timeout).await
+}
+
+async fn session(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    host: &str,
+    role: Role,
+    subscribe: bool,
+    timeout: Duration,
+) -> Result<Subscription, ClientError> {
     let connect_err = |message: String| ClientError::Connect { addr, message };
     let conn = connect(endpoint, addr, host, timeout).await?;
     let (mut send, recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
-    let mut session = ClientSession::new(role, true);
+    let mut session = ClientSession::new(role, subscribe);
     while let Some(bytes) = session.poll_transmit() {
         send.write_all(&bytes).await.map_err(StreamError::from)?;
     }
@@ -158,9 +182,10 @@ impl Subscription {
 }
 
 /// Asks the agent on `conn` for a range of its history, on a stream of its
-/// own beside the subscription (protocol 1.2), and gathers the whole answer.
-/// An agent older than 1.2 is told apart by the welcome's minor version;
-/// asking one anyway ends in a timeout.
+/// own beside the session (protocol 1.2), and gathers the whole answer. The
+/// session must have been welcomed first ([`subscribe`] or [`hello`]): the
+/// agent answers history streams only on a welcomed connection, and only
+/// from 1.2 on (the welcome's minor version); an older agent never answers.
 pub async fn history(
     conn: &quinn::Connection,
     request: &cm_proto::history::HistoryRequest,

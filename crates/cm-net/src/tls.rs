@@ -109,8 +109,8 @@ impl Identity {
     }
 }
 
-/// Streams a client may open at once: the subscription. Requests will add a few.
-pub const SERVER_STREAMS: u8 = 1;
+/// Streams a client may open at once: the session and four history requests.
+pub const SERVER_STREAMS: u8 = 5;
 /// Bytes a client may have in flight on one stream: one largest client frame
 /// (64 KiB body and its 4-byte length) and a little.
 pub const STREAM_WINDOW: u32 = 68 * 1024;
@@ -138,9 +138,10 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsErro
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    // What one peer can make the agent hold: one stream (the subscription),
-    // one client frame in flight on it, no datagrams, and little for
-    // handshakes not yet accepted.
+    // What one peer can make the agent hold: five streams (the session and
+    // history requests), one client frame in flight on each but at most
+    // CONNECTION_WINDOW on all, no datagrams, and little for handshakes not
+    // yet accepted.
     let transport = Arc::get_mut(&mut config.transport).expect("fresh transport config");
     transport.max_concurrent_bidi_streams(SERVER_STREAMS.into());
     transport.max_concurrent_uni_streams(0u8.into());

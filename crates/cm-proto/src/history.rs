@@ -230,7 +230,10 @@ pub fn answer_frames(
     let mut points = 0u64;
     for (series, resolution, pts) in answer {
         points += pts.len() as u64;
-        for part in pts.chunks(CHUNK_POINTS) {
+        // A series with no points in the range still says it exists.
+        let empty: &[Point] = &[];
+        let parts: Vec<&[Point]> = if pts.is_empty() { vec![empty] } else { pts.chunks(CHUNK_POINTS).collect() };
+        for part in parts {
             let chunk = HistoryChunk { series: series.clone(), resolution: *resolution, points: part.to_vec() };
             frames.push(encode_frame(&Message::HistoryChunk(chunk)).expect("a chunk fits a frame"));
         }
@@ -302,9 +305,10 @@ mod tests {
         let answer = vec![
             ("fs./.used_percent".to_string(), Resolution::Minute, pts.clone()),
             ("cpu.load1".to_string(), Resolution::Minute, pts[..10].to_vec()),
+            ("cpu.load5".to_string(), Resolution::Minute, vec![]),
         ];
         let frames = answer_frames(&answer, false, None);
-        assert_eq!(frames.len(), 5 + 1 + 1, "5000 points in 5 chunks, 10 in one, and the end");
+        assert_eq!(frames.len(), 5 + 1 + 1 + 1, "5000 points in 5 chunks, 10 in one, none in one, and the end");
         assert!(frames.iter().all(|f| f.len() <= crate::session::MAX_CLIENT_FRAME), "every frame within 64 KiB");
         let mut reader = AnswerReader::default();
         let bytes: Vec<u8> = frames.concat();
@@ -316,7 +320,7 @@ mod tests {
         }
         let got = got.expect("the end arrived");
         assert_eq!(got.series, answer);
-        assert_eq!((got.end.series, got.end.points), (2, 5010));
+        assert_eq!((got.end.series, got.end.points), (3, 5010));
     }
 
     #[test]

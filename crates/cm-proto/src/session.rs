@@ -190,6 +190,13 @@ impl AgentSession {
         matches!(self.state, AgentState::Subscribed(_))
     }
 
+    /// True once the peer was welcomed with a role that may read history
+    /// (dashboard or operator), until the connection closes.
+    pub fn may_read_history(&self) -> bool {
+        let welcomed = matches!(self.state, AgentState::Subscribed(_) | AgentState::Welcomed);
+        welcomed && self.peer.role.as_ref().is_ok_and(|r| r.may_subscribe())
+    }
+
     /// True while bytes from the peer are still expected.
     pub fn wants_input(&self) -> bool {
         !self.peer_finished && !self.is_closed()

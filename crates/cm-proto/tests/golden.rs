@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use cm_proto::history::{HistoryChunk, HistoryEnd, HistoryRequest, Point, Resolution};
 use cm_proto::*;
 
 fn snapshot() -> HostSnapshot {
@@ -169,6 +170,36 @@ fn cases() -> Vec<(&'static str, Message)> {
         ("update", Message::Update(Box::new(update()))),
         ("hello-1.1", Message::Hello { major: 1, minor: 1, role: "dashboard".into(), subscribe: true }),
         ("patch", Message::Patch(Box::new(patch()))),
+        (
+            "history-request",
+            Message::HistoryRequest(HistoryRequest {
+                series: vec!["fs.*.used_percent".into(), "cpu.load1".into()],
+                from_ms: 1_764_000_000_000,
+                to_ms: 1_764_003_600_000,
+                resolution: Resolution::Auto,
+                max_points: 600,
+            }),
+        ),
+        (
+            "history-chunk",
+            Message::HistoryChunk(HistoryChunk {
+                series: "fs./.used_percent".into(),
+                resolution: Resolution::Minute,
+                points: vec![
+                    Point { ts_ms: 1_764_000_000_000, min: 41.25, max: 41.5, mean: 41.375, count: 30 },
+                    Point { ts_ms: 1_764_000_060_000, min: 41.5, max: 41.5, mean: 41.5, count: 30 },
+                ],
+            }),
+        ),
+        (
+            "history-chunk-raw",
+            Message::HistoryChunk(HistoryChunk {
+                series: "cpu.load1".into(),
+                resolution: Resolution::Raw,
+                points: vec![Point::raw(1_764_000_000_000, 0.5), Point::raw(1_764_000_002_000, 0.75)],
+            }),
+        ),
+        ("history-end", Message::HistoryEnd(HistoryEnd { series: 2, points: 4, truncated: false, error: None })),
     ]
 }
 

@@ -1,0 +1,159 @@
+//! A real `cm-agent run` for the integration tests: its certificates, its
+//! configuration, and its log as it comes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cm_net::Identity;
+
+pub fn agent_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cm-agent"))
+}
+
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Agent {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Certificates and a configuration for srv01, ready to run (again and again).
+pub struct Setup {
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// A fleet CA and certificates made with `cm-agent pki` in a fresh
+    /// directory for `tag`, after `prepare` had it to itself; collection
+    /// every `interval` seconds, history in `state/` unless `history` says
+    /// otherwise (the body of a `[history]` section).
+    pub fn new(tag: &str, interval: f64, history: Option<&str>, prepare: impl FnOnce(&Path)) -> Setup {
+        let dir = std::env::temp_dir().join(format!("cm-serve-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        prepare(&dir);
+        let d = dir.to_str().unwrap();
+        ok(agent_bin().args(["pki", "init", "--dir", d]));
+        for (name, role, days) in [("srv01", "agent", "30"), ("laptop", "dashboard", "30"), ("srv02", "agent", "30")] {
+            ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", name, "--role", role, "--days", days]));
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = dir.join("agent.toml");
+        let history = history.map_or_else(|| format!("state_dir = \"{d}/state\""), str::to_owned);
+        std::fs::write(
+            &config,
+            format!(
+                "host = \"srv01\"\nlisten = \"{addr}\"\n[tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/srv01.pem\"\nkey = \"{d}/srv01.key\"\n\
+                 [intervals]\ncpu = {interval}\nmemory = {interval}\n[systemd]\nenable = false\n[history]\n{history}\n"
+            ),
+        )
+        .unwrap();
+        Setup { dir, addr, config }
+    }
+
+    /// Starts the agent and waits until it serves.
+    pub fn run(&self) -> Agent {
+        let (dir, addr, config) = (self.dir.clone(), self.addr, &self.config);
+        let mut child =
+            agent_bin().args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let serving = line.contains("serving");
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+                drop(log);
+                if serving {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("agent did not start: {}", log.lock().unwrap()));
+        Agent { child, addr, dir, log, reader: Some(reader) }
+    }
+}
+
+impl Agent {
+    /// A fleet CA, certificates made with `cm-agent pki`, and a running agent for srv01.
+    pub fn start(tag: &str) -> Agent {
+        Setup::new(tag, 0.3, None, |_| {}).run()
+    }
+
+    /// As [`Agent::start`], after `prepare` had the test's directory (its
+    /// history in `state/`) to itself.
+    pub fn start_with(tag: &str, prepare: impl FnOnce(&Path)) -> Agent {
+        Setup::new(tag, 0.3, None, prepare).run()
+    }
+
+    /// Waits until the log has a line for which `pred` holds, and returns the log.
+    pub fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.lines().any(&pred) {
+                return log;
+            }
+            assert!(std::time::Instant::now() < deadline, "no log line {what}: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then everything the agent logged until it exited.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.log())
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    pub fn identity(&self, name: &str) -> Identity {
+        Identity::load(
+            &self.dir.join("ca.pem"),
+            &self.dir.join(format!("{name}.pem")),
+            &self.dir.join(format!("{name}.key")),
+        )
+        .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
