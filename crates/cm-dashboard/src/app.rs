@@ -491,6 +491,11 @@ impl App {
                 Action::None
             }
             Msg::HistoryAnswer { fetch, answer } => {
+                // An agent that could not answer says why in the answer's end.
+                let answer = answer.and_then(|a| match a.end.error {
+                    Some(why) => Err(why),
+                    None => Ok(a),
+                });
                 let now = self.now_ms;
                 if let Some(h) = self.hosts.get_mut(fetch.host) {
                     self.dirty |= h.history.answer(fetch.id, &fetch.request, &answer, now);
@@ -1041,6 +1046,15 @@ mod tests {
         };
         app.update(Msg::HistoryAnswer { fetch: failed, answer: Err("the store is locked".into()) });
         assert_eq!(app.chart.as_ref().unwrap().error.as_deref(), Some("the store is locked"));
+        // An agent that keeps no history answers, with the reason in the end.
+        app.update(Msg::Tick(T0 + 60_000));
+        let refused = app.take_fetches().into_iter().find(|f| f.request.series == ["memory.used_percent"]).unwrap();
+        let mut answer = history::synthetic_answer(&refused.request, |_, _| 0.0);
+        answer.end.error = Some("this agent keeps no history".into());
+        app.update(Msg::HistoryAnswer { fetch: refused, answer: Ok(answer) });
+        let chart = app.chart.as_ref().unwrap();
+        assert_eq!(chart.error.as_deref(), Some("this agent keeps no history"));
+        assert!(!chart.timeline.has_stored(), "an answer with an error holds no points to take");
     }
 
     #[test]
