@@ -102,6 +102,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
+    let history = local::spawn_history(cm_history::store::dashboard_dir(), tx.clone())?;
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
         std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
@@ -113,7 +114,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         move || {
             let _ = req_tx.send(local::Request::Refresh);
         },
-        |_fetch| {},
+        |fetch| {
+            let _ = history.send(fetch);
+        },
     )?;
     Ok(ExitCode::SUCCESS)
 }
