@@ -2,7 +2,7 @@
 # What a user pays for cm-agent, next to Debian's prometheus-node-exporter in
 # the same run: CPU, memory and bytes on the wire.
 #
-#   bench/wire.sh [--seconds S] [--subscribers "3 100"] [--services N] [--no-build]
+#   bench/wire.sh [--seconds S] [--subscribers "3 100"] [--services N] [--history-off] [--no-build]
 #
 # For each subscriber count (default 3 and 100) one case: a fresh release
 # `cm-agent run` (cpu and memory every 2 s, every other collector at its
@@ -24,6 +24,8 @@
 # tests/systemd/harness.sh (the agent runs outside and reads the container's
 # system bus); the first run builds the harness' root filesystem (~1 min).
 # Without a systemd as PID 1 here, the other cases run with systemd disabled.
+# Every case keeps history (in the case's directory); --history-off adds the
+# first subscriber count again with history off, for what history costs.
 #
 # Prints figures and asserts nothing. Needs root (nftables, the harness), python3;
 # installs nftables and prometheus-node-exporter with apt-get when missing.
@@ -32,13 +34,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-seconds=120 counts="3 100" services=0 build=1
+seconds=120 counts="3 100" services=0 build=1 history_off=0
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --subscribers) counts=$2; shift 2 ;;
     --services) services=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --history-off) history_off=1; shift ;;
     *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
 done
@@ -124,8 +127,8 @@ if [ "$services" != 0 ]; then
   echo "systemd harness up: $running of $services bench services running"
 fi
 
-run_case() { # NAME SUBSCRIBERS SERVICES
-  local name=$1 n=$2 svc=$3 d=$WORK/$1 port ne_port agent ne subs systemd
+run_case() { # NAME SUBSCRIBERS SERVICES [HISTORY: on|off]
+  local name=$1 n=$2 svc=$3 hist=${4:-on} d=$WORK/$1 port ne_port agent ne subs systemd history
   mkdir -p "$d"
   port=$(free_port SOCK_DGRAM)
   ne_port=$(free_port SOCK_STREAM)
@@ -137,6 +140,7 @@ patterns = ["bench-*.service"]'
   else
     systemd='enable = false'
   fi
+  if [ "$hist" = on ]; then history="state_dir = \"$d/state\""; else history="enable = false"; fi
   cat > "$d/agent.toml" <<EOF
 host = "bench-host"
 listen = "127.0.0.1:$port"
@@ -149,6 +153,8 @@ cpu = 2
 memory = 2
 [systemd]
 $systemd
+[history]
+$history
 EOF
   count_ports "$port" "$ne_port"
   if [ "$svc" != 0 ]; then
@@ -247,21 +253,24 @@ PY
   kill -TERM "$agent" "$ne"
   wait "$agent" "$ne" || true
   pids=()
-  echo "$name $n $svc" >> "$WORK/cases"
+  echo "$name $n $svc $hist" >> "$WORK/cases"
 }
 
 for n in $counts; do
   run_case "subs$n" "$n" 0
 done
+[ "$history_off" = 0 ] || run_case "subs${counts%% *}-nohistory" "${counts%% *}" 0 off
 [ "$services" = 0 ] || run_case "services$services" 3 "$services"
+[ "$services" = 0 ] || [ "$history_off" = 0 ] || run_case "services$services-nohistory" 3 "$services" off
 
 python3 - "$WORK" <<'PY'
 import json, statistics, sys
 work = sys.argv[1]
 cases = []
 for line in open(f"{work}/cases"):
-    name, n, svc = line.split()
+    name, n, svc, hist = line.split()
     m = json.load(open(f"{work}/{name}/measure.json"))
+    m["history"] = hist
     subs = dict(kv.split("=", 1) for kv in open(f"{work}/{name}/subscribers.out").read().split()[1:] if "=" in kv)
     cases.append((name, int(n), int(svc), m, subs))
 
@@ -279,7 +288,7 @@ for name, n, svc, m, subs in cases:
     plain = statistics.mean(x["plain"] for x in sc) if sc else 0
     cpu_a, cpu_n = a["cpu"] / s * 60, ne["cpu"] / s * 60
     print()
-    print(f"== {n} subscribers{f', {svc} services (systemd harness)' if svc else ', no services'}, 2 s interval, {s:.0f} s"
+    print(f"== {n} subscribers{f', {svc} services (systemd harness)' if svc else ', no services'}, history {m['history']}, 2 s interval, {s:.0f} s"
           f" ({len(sc)} scrapes, {sc[0]['encoding'] if sc else '-'}, {sc[0]['type'] if sc else '-'})")
     print(f"{'':44}{'cm-agent':>14}{'node_exporter':>16}{'ratio':>10}")
     row = lambda label, x, y, r: print(f"{label:44}{x:>14}{y:>16}{r:>10}")
@@ -310,12 +319,12 @@ for name, n, svc, m, subs in cases:
     s, a, ne, w = m["seconds"], m["agent"], m["ne"], m["wire"]
     bps = (w["agent_in"]["bytes"] + w["agent_out"]["bytes"]) / s / n
     ne_bps = (w["ne_in"]["bytes"] + w["ne_out"]["bytes"]) / s
-    label = f"{n} subscribers, {svc or 'no'} services"
+    label = f"{n} subs, {svc or 'no'} services, hist {m['history']}"
     print(f"{label:34}{a['cpu'] / s * 60:>11.3f}{ratio(a['cpu'], ne['cpu']):>9}"
           f"{a['rss'] / 1024:>8.1f}{ratio(a['rss'], ne['rss']):>8}{a['dirty'] / 1024:>9.2f}{ratio(a['dirty'], ne['dirty']):>8}"
           f"{bps:>9.0f}{ratio(bps, ne_bps):>8}")
 
-plain = [c for c in cases if c[2] == 0]
+plain = [c for c in cases if c[2] == 0 and c[3]["history"] == "on"]
 if len(plain) >= 2:
     (_, n0, _, m0, _), (_, n1, _, m1, _) = plain[0], plain[-1]
     cpu = lambda m: m["agent"]["cpu"] / m["seconds"] * 60

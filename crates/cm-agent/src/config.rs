@@ -37,9 +37,22 @@ pub struct AgentConfig {
     pub privileged: PrivilegedSection,
     #[serde(default)]
     pub history: HistorySection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// The file this was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// `/metrics` for Prometheus: off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// TCP address to serve `/metrics` on, e.g. `127.0.0.1:9130`.
+    pub listen: Option<SocketAddr>,
+    /// HTTPS with the agent's certificate, and a client certificate from the
+    /// fleet CA (role dashboard or operator) required of every scraper.
+    pub tls: bool,
 }
 
 /// History: every series of every snapshot, kept in SQLite in the state directory.
@@ -327,6 +340,14 @@ impl AgentConfig {
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
         self.thresholds.check(path)?;
         self.history.retention(path)?;
+        if let Some(listen) = self.metrics.listen {
+            if !self.metrics.tls && !listen.ip().is_loopback() {
+                return Err(ConfigError(format!(
+                    "{}: metrics.listen = {listen}: plain HTTP is served on loopback only; set metrics.tls = true to serve other hosts (scrapers then present a certificate from the fleet CA)",
+                    path.display()
+                )));
+            }
+        }
         self.history.forecast_min_span_ms(path)?;
         if !self.backups.is_empty() && !self.systemd.enable {
             return Err(ConfigError(format!(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cm_history::{HistoryError, Reader, Retention, Store};
-use cm_proto::history::{Answer, HistoryEnd, HistoryRequest};
+use cm_proto::history::{Answer, HistoryEnd, HistoryRequest, Resolution};
 use cm_proto::series::{self, Sample};
 use cm_proto::{CollectorReport, Forecast, HostSnapshot, Status};
 
@@ -198,6 +198,10 @@ impl Writer {
                 Err(e) => Some(format!("history paused: {e}")),
             };
             self.report(error, batch.ts_ms, started);
+            if batch.ts_ms >= self.forecast_at {
+                self.forecast_at = batch.ts_ms + FORECAST_EVERY_MS;
+                self.forecast(batch.ts_ms);
+            }
         }
     }
 
@@ -230,6 +234,35 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Forecasts from the last 30 days of hourly rollups, for every
+    /// filesystem's use and every SSD's wear.
+    fn forecast(&mut self, now_ms: i64) {
+        let Ok(reader) = Reader::open(&self.config.dir) else { return };
+        let request = HistoryRequest {
+            series: vec!["fs.*.used_percent".into(), "drive.*.wear_percent".into()],
+            from_ms: now_ms - FORECAST_WINDOW_MS,
+            to_ms: now_ms + 1,
+            resolution: Resolution::Hour,
+            max_points: 0,
+        };
+        let Ok(answer) = reader.range(&request, now_ms) else { return };
+        let cfg = cm_history::forecast::ForecastConfig {
+            min_span_ms: self.config.forecast_min_span_ms,
+            window_ms: FORECAST_WINDOW_MS,
+            ..Default::default()
+        };
+        let forecasts: HashMap<String, Forecast> = answer
+            .series
+            .iter()
+            .filter_map(|(name, _, points)| {
+                Some((name.clone(), cm_history::forecast::forecast(points, 100.0, now_ms, &cfg)?))
+            })
+            .collect();
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.forecasts = forecasts;
+        }
     }
 }
 

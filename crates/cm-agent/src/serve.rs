@@ -110,6 +110,16 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
         None => Recorder::off(Some("history is off (history.enable = false)".into())),
     };
     let history = recorder.dir().map(ToOwned::to_owned);
+    let metrics = match config.metrics.listen {
+        Some(listen) => {
+            let listener = crate::metrics::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics.listen = {listen}: {}", crate::metrics::bind_error(&e)))?;
+            let tls = config.metrics.tls.then(|| tls::http_server_config(&identity)).transpose()?.map(Arc::new);
+            Some((listener, tls))
+        }
+        None => None,
+    };
     let (tx, rx) = watch::channel(None);
     std::thread::Builder::new().name("collect".into()).spawn(move || collect(core_config, recorder, tx))?;
 
@@ -122,6 +132,11 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
         first.changed().await?;
     };
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
+    if let Some((listener, tls)) = metrics {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("cm-agent: metrics at {scheme}://{}/metrics", listener.local_addr()?);
+        tokio::spawn(crate::metrics::serve(listener, rx.clone(), tls));
+    }
     let shared = Arc::new(Shared {
         info: AgentInfo { host, agent_version: AGENT_VERSION.into(), interval },
         history,

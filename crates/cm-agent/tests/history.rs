@@ -257,3 +257,39 @@ fn export_of_a_known_range_parses_with_pythons_csv_and_json() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since \"soon\": expected a span"), "{out:?}");
 }
+
+#[tokio::test]
+async fn a_growing_filesystem_gets_a_full_date_in_the_snapshot() {
+    // 20 days of / filling by 2 points a day, to 60 % now: full in about 20 days.
+    let now = now_ms();
+    let setup = Setup::new("forecast", 0.3, None, |dir| {
+        let start = now - 20 * 86_400_000;
+        let (mut store, _) = cm_history::Store::open(&dir.join("state"), Default::default(), start).unwrap();
+        let mut t = start;
+        while t < now - 600_000 {
+            let used = 20.0 + 2.0 * (t - start) as f64 / 86_400_000.0;
+            store.record(t, &[cm_proto::series::Sample { name: "fs./.used_percent".into(), value: used }]).unwrap();
+            t += 600_000;
+        }
+    });
+    let agent = setup.run();
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    let mut sub = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    let deadline = Instant::now() + T;
+    let full = loop {
+        let snap = tokio::time::timeout(T, sub.next_snapshot()).await.unwrap().unwrap().unwrap();
+        let root = snap.filesystems.iter().find(|f| f.mount_point == "/");
+        let Some(root) = root else {
+            eprintln!("SKIPPED: this machine's snapshot has no / filesystem to attach a forecast to");
+            return;
+        };
+        if let Some(full) = root.full.clone() {
+            break full;
+        }
+        assert!(Instant::now() < deadline, "no forecast for /: {:?}", root);
+    };
+    let days = (full.at_ms as i64 - now) as f64 / 86_400_000.0;
+    assert!((15.0..25.0).contains(&days), "full in {days:.1} d: {full:?}");
+    assert!(full.earliest_ms <= full.at_ms && full.at_ms <= full.latest_ms, "{full:?}");
+    assert!((full.per_day - 2.0).abs() < 0.3, "{full:?}");
+}

@@ -116,6 +116,30 @@ pub fn decode_samples(start: i64, data: &[u8]) -> Result<Vec<(i64, i64)>, CodecE
     Ok(out)
 }
 
+/// Encodes one interval's samples `(series id, value)`, ids ascending.
+pub fn encode_interval(samples: &[(i64, i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 4);
+    let mut id = 0;
+    for &(next, q) in samples {
+        put(&mut out, zigzag(next - id));
+        put(&mut out, zigzag(q));
+        id = next;
+    }
+    out
+}
+
+/// Decodes what [`encode_interval`] wrote.
+pub fn decode_interval(data: &[u8]) -> Result<Vec<(i64, i64)>, CodecError> {
+    let mut r = Reader { data };
+    let mut out = Vec::with_capacity(data.len() / 3);
+    let mut id = 0;
+    while !r.done() {
+        id += r.signed()?;
+        out.push((id, r.signed()?));
+    }
+    Ok(out)
+}
+
 /// A rollup of the samples of one bucket, in stored integers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roll {
@@ -261,6 +285,13 @@ mod tests {
         let m = Roll::merge(0, &[a, b]).unwrap();
         assert_eq!((m.min, m.max, m.mean, m.count), (0, 9, 3, 3));
         assert_eq!(Roll::of(0, std::iter::empty()), None);
+    }
+
+    #[test]
+    fn intervals_round_trip() {
+        let samples = vec![(1, 5), (2, -7), (40, 1 << 40), (41, 0)];
+        assert_eq!(decode_interval(&encode_interval(&samples)).unwrap(), samples);
+        assert!(decode_interval(&[0x02]).is_err(), "an id without a value");
     }
 
     #[test]

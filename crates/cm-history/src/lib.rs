@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod export;
+pub mod forecast;
 pub mod store;
 pub mod time;
 

@@ -180,7 +180,7 @@ const SCHEMA: &str = "
     PRAGMA auto_vacuum = INCREMENTAL;
     PRAGMA journal_mode = WAL;
     CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, step REAL NOT NULL);
-    CREATE TABLE recent (series INTEGER NOT NULL, ts INTEGER NOT NULL, q INTEGER NOT NULL);
+    CREATE TABLE recent (ts INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE TABLE blocks (
         series INTEGER NOT NULL, tier INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (series, tier, start)
@@ -292,9 +292,7 @@ impl Store {
             let mut insert_series = tx
                 .prepare_cached("INSERT INTO series (name, step) VALUES (?1, ?2)")
                 .map_err(|e| HistoryError::sqlite(&self.path, e))?;
-            let mut insert = tx
-                .prepare_cached("INSERT INTO recent (series, ts, q) VALUES (?1, ?2, ?3)")
-                .map_err(|e| HistoryError::sqlite(&self.path, e))?;
+            let mut interval = Vec::with_capacity(samples.len());
             for s in samples {
                 let (id, step) = match self.ids.get(&s.name) {
                     Some(&known) => known,
@@ -308,10 +306,13 @@ impl Store {
                         known
                     }
                 };
-                insert
-                    .execute(params![id, ts, quantise(s.value, step)])
-                    .map_err(|e| HistoryError::sqlite(&self.path, e))?;
+                interval.push((id, quantise(s.value, step)));
             }
+            interval.sort_unstable();
+            interval.dedup_by_key(|s| s.0);
+            tx.prepare_cached("INSERT INTO recent (ts, data) VALUES (?1, ?2)")
+                .and_then(|mut insert| insert.execute(params![ts, codec::encode_interval(&interval)]))
+                .map_err(|e| HistoryError::sqlite(&self.path, e))?;
         }
         tx.commit().map_err(|e| HistoryError::sqlite(&self.path, e))?;
         if self.sealed_until == 0 {
@@ -357,12 +358,21 @@ impl Store {
         let path = self.path.clone();
         let e = |e| HistoryError::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
-        let rows: Vec<(i64, i64, i64)> = {
-            let mut stmt =
-                tx.prepare("SELECT series, ts, q FROM recent WHERE ts < ?1 ORDER BY series, ts").map_err(e)?;
-            let rows = stmt.query_map([until / TIME_UNIT_MS], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(e)?;
-            rows.collect::<Result<_, _>>().map_err(e)?
-        };
+        let mut rows: Vec<(i64, i64, i64)> = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT ts, data FROM recent WHERE ts < ?1").map_err(e)?;
+            let mut found = stmt.query([until / TIME_UNIT_MS]).map_err(e)?;
+            while let Some(row) = found.next().map_err(e)? {
+                let ts: i64 = row.get(0).map_err(e)?;
+                let data: Vec<u8> = row.get(1).map_err(e)?;
+                // A damaged interval is left out rather than stopping every later seal.
+                for (id, q) in codec::decode_interval(&data).unwrap_or_default() {
+                    rows.push((id, ts, q));
+                }
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup_by_key(|r| (r.0, r.1));
         let mut i = 0;
         while i < rows.len() {
             let (id, ts, _) = rows[i];
@@ -657,21 +667,26 @@ impl Reader {
         // Unsealed samples, read once for every series asked for.
         let mut recent: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
         {
+            let wanted: std::collections::HashSet<i64> = chosen.iter().map(|c| c.0).collect();
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT series, ts, q FROM recent WHERE ts >= ?1 AND ts < ?2 ORDER BY ts")
+                .prepare_cached("SELECT ts, data FROM recent WHERE ts >= ?1 AND ts < ?2")
                 .map_err(|e| self.err(e))?;
             let lo = block_start(from).min(day_start(from)) / TIME_UNIT_MS;
-            let rows = stmt
-                .query_map([lo, to.div_euclid(TIME_UNIT_MS) + 1], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                })
-                .map_err(|e| HistoryError::sqlite(&self.path, e))?;
-            for row in rows {
-                let (id, ts, q) = row.map_err(|e| self.err(e))?;
-                if chosen.iter().any(|c| c.0 == id) {
-                    recent.entry(id).or_default().push((ts, q));
+            let mut rows =
+                stmt.query([lo, to.div_euclid(TIME_UNIT_MS) + 1]).map_err(|e| HistoryError::sqlite(&self.path, e))?;
+            while let Some(row) = rows.next().map_err(|e| HistoryError::sqlite(&self.path, e))? {
+                let ts: i64 = row.get(0).map_err(|e| HistoryError::sqlite(&self.path, e))?;
+                let data: Vec<u8> = row.get(1).map_err(|e| HistoryError::sqlite(&self.path, e))?;
+                for (id, q) in codec::decode_interval(&data).unwrap_or_default() {
+                    if wanted.contains(&id) {
+                        recent.entry(id).or_default().push((ts, q));
+                    }
                 }
+            }
+            for samples in recent.values_mut() {
+                samples.sort_unstable();
+                samples.dedup_by_key(|s| s.0);
             }
         }
         let hours_until = self.meta("hours_until")?.unwrap_or(0);

@@ -117,6 +117,22 @@ pub const STREAM_WINDOW: u32 = 68 * 1024;
 /// Bytes a client may have in flight on its whole connection.
 pub const CONNECTION_WINDOW: u32 = 128 * 1024;
 
+/// TLS for the agent's `/metrics` over TCP (ALPN `http/1.1`): the agent's
+/// certificate, and a client certificate from the fleet CA required, as
+/// Prometheus' `tls_config` presents one. The role is the caller's to check.
+pub fn http_server_config(identity: &Identity) -> Result<rustls::ServerConfig, TlsError> {
+    let (chain, key) = identity.own.clone().ok_or_else(|| TlsError::Quic("a server needs a certificate".into()))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(identity.roots()?), provider())
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key.clone_key())?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
 /// A QUIC server endpoint that requires a client certificate from the fleet CA.
 pub fn server(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TlsError> {
     let config = server_config(identity)?;

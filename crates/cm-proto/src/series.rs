@@ -181,11 +181,74 @@ pub fn level(status: Status) -> f64 {
     }
 }
 
+/// How a series is exposed to Prometheus: `cm_<part>_<field>`, the
+/// instance as a label, base units (ratios for percentages, seconds for
+/// hours), `_total` for counters, every status level in one `cm_status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    /// The label that carries the instance (`mountpoint`, `unit`...); `item` for `cm_status`.
+    pub label: Option<&'static str>,
+    pub counter: bool,
+    /// Multiply the series' value by this.
+    pub scale: f64,
+}
+
+/// The Prometheus metric of a catalogue shape.
+pub fn metric(shape: &Shape) -> Metric {
+    let pattern = shape.pattern;
+    if pattern == "status" || pattern.ends_with(".status") {
+        return Metric { name: "cm_status".into(), label: Some("item"), counter: false, scale: 1.0 };
+    }
+    let (head, field) = pattern.rsplit_once('.').map_or(("", pattern), |(h, f)| (h, f));
+    let (part, label) = match head.split('.').next().unwrap_or("") {
+        "fs" => ("filesystem", Some("mountpoint")),
+        "drive" => ("drive", Some("device")),
+        "service" => ("service", Some("unit")),
+        "gpu" => ("gpu", Some("gpu")),
+        "zram" => ("zram", Some("device")),
+        "backup" => ("backup", Some("backup")),
+        other => (other, None),
+    };
+    let (field, scale, counter) = match (part, field) {
+        ("drive", "power_on_hours") => ("power_on_seconds".to_string(), 3600.0, false),
+        ("service", "restarts") => ("restarts_total".into(), 1.0, true),
+        ("service", "memory_percent") => ("memory_limit_ratio".into(), 0.01, false),
+        ("backup", "last_run_seconds") => ("last_run_timestamp_seconds".into(), 1.0, false),
+        (_, f) if f.ends_with("_percent") => (f.replace("_percent", "_ratio"), 0.01, false),
+        (_, f) if f.ends_with("_hz") => (f.replace("_hz", "_hertz"), 1.0, false),
+        (_, f) => (f.to_string(), 1.0, false),
+    };
+    Metric { name: format!("cm_{part}_{field}"), label, counter, scale }
+}
+
+/// The instance a concrete series names: `/var` of `fs./var.used_bytes`;
+/// for a status level, the item (`fs./var`, `cpu`, `host`).
+pub fn instance<'a>(shape: &Shape, name: &'a str) -> &'a str {
+    if shape.pattern == "status" {
+        return "host";
+    }
+    if shape.pattern.ends_with(".status") {
+        return name.strip_suffix(".status").unwrap_or(name);
+    }
+    match (shape.pattern.find('<'), shape.pattern.find('>')) {
+        (Some(open), Some(close)) => &name[open..name.len() - (shape.pattern.len() - close - 1)],
+        _ => name,
+    }
+}
+
 /// The catalogue as the table in docs/SERIES.md.
 pub fn markdown_table() -> String {
-    let mut out = String::from("| series | unit | stored to | what |\n|---|---|---|---|\n");
+    let mut out = String::from("| series | unit | stored to | Prometheus | what |\n|---|---|---|---|---|\n");
     for s in CATALOGUE {
-        out.push_str(&format!("| `{}` | {} | {} | {} |\n", s.pattern, s.unit.label(), s.unit.step(), s.help));
+        let m = metric(s);
+        let prom = match (m.label, m.scale) {
+            (Some(label), scale) if scale != 1.0 => format!("`{}{{{label}}}` (x {scale})", m.name),
+            (Some(label), _) => format!("`{}{{{label}}}`", m.name),
+            (None, scale) if scale != 1.0 => format!("`{}` (x {scale})", m.name),
+            (None, _) => format!("`{}`", m.name),
+        };
+        out.push_str(&format!("| `{}` | {} | {} | {prom} | {} |\n", s.pattern, s.unit.label(), s.unit.step(), s.help));
     }
     out
 }
@@ -442,6 +505,41 @@ mod tests {
         assert!(!selects("fs.*.used_percent", "fs./var.used_bytes"));
         assert!(selects("service.*.memory_percent", "service.gitea.service.memory_percent"));
         assert!(!selects("cpu.load1", "cpu.load15"));
+    }
+
+    #[test]
+    fn prometheus_names_follow_its_conventions_and_are_unique() {
+        let m = |p: &str| metric(CATALOGUE.iter().find(|s| s.pattern == p).unwrap());
+        assert_eq!(m("cpu.load1").name, "cm_cpu_load1");
+        assert_eq!(
+            (m("fs.<mount>.used_bytes").name, m("fs.<mount>.used_bytes").label),
+            ("cm_filesystem_used_bytes".into(), Some("mountpoint"))
+        );
+        assert_eq!(m("service.<unit>.memory_bytes").label, Some("unit"));
+        assert_eq!(
+            (m("drive.<name>.wear_percent").name, m("drive.<name>.wear_percent").scale),
+            ("cm_drive_wear_ratio".into(), 0.01)
+        );
+        assert_eq!(
+            (m("drive.<name>.power_on_hours").name, m("drive.<name>.power_on_hours").scale),
+            ("cm_drive_power_on_seconds".into(), 3600.0)
+        );
+        assert!(m("service.<unit>.restarts").counter && m("service.<unit>.restarts").name.ends_with("_total"));
+        assert_eq!(m("cpu.frequency_hz").name, "cm_cpu_frequency_hertz");
+        let mut names: Vec<String> =
+            CATALOGUE.iter().map(metric).filter(|m| m.name != "cm_status").map(|m| m.name).collect();
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{n}");
+        }
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all, "two series share a metric name");
+        let fs = CATALOGUE.iter().find(|s| s.pattern == "fs.<mount>.used_bytes").unwrap();
+        assert_eq!(instance(fs, "fs./var/lib.used_bytes"), "/var/lib");
+        let st = CATALOGUE.iter().find(|s| s.pattern == "service.<unit>.status").unwrap();
+        assert_eq!(instance(st, "service.a.service.status"), "service.a.service");
+        assert_eq!(instance(&CATALOGUE[0], "status"), "host");
     }
 
     #[test]
