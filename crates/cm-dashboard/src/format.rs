@@ -134,34 +134,6 @@ pub fn value(unit: cm_proto::series::Unit, v: f64) -> String {
     }
 }
 
-/// When a forecast falls, from `now_ms`, with the range it likely falls in:
-/// `in 23 d (18-31)`, `in 5 h (3-9)`, `in 4 mo (3-6)`, `in 3 y (2-5)`.
-pub fn forecast(f: &cm_proto::Forecast, now_ms: u64) -> String {
-    const HOUR: f64 = 3_600_000.0;
-    const DAY: f64 = 24.0 * HOUR;
-    let ahead = |ms: u64| ms.saturating_sub(now_ms) as f64;
-    let at = ahead(f.at_ms);
-    if at <= 0.0 {
-        return "now".into();
-    }
-    let (scale, unit) = if at < 2.0 * DAY {
-        (HOUR, "h")
-    } else if at < 90.0 * DAY {
-        (DAY, "d")
-    } else if at < 3.0 * 365.0 * DAY {
-        (30.44 * DAY, "mo")
-    } else {
-        (365.25 * DAY, "y")
-    };
-    let n = |ms: f64| (ms / scale).round() as u64;
-    let (lo, hi) = (n(ahead(f.earliest_ms.min(f.at_ms))), n(ahead(f.latest_ms.max(f.at_ms))));
-    if lo == hi {
-        format!("in {} {unit}", n(at))
-    } else {
-        format!("in {} {unit} ({lo}-{hi})", n(at))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,25 +171,6 @@ mod tests {
         assert_eq!(value(Unit::Hertz, 3_400_000_000.0), "3.40 GHz");
         assert_eq!(value(Unit::Load, 0.42), "0.42");
         assert_eq!(value(Unit::Count, 3.0), "3");
-    }
-
-    #[test]
-    fn forecasts_read_as_a_time_from_now_with_their_range() {
-        const DAY: u64 = 86_400_000;
-        let now = 1_764_000_000_000;
-        let f = |at: u64, lo: u64, hi: u64| cm_proto::Forecast {
-            at_ms: now + at,
-            earliest_ms: now + lo,
-            latest_ms: now + hi,
-            per_day: 1.0,
-            days: 14.0,
-        };
-        assert_eq!(forecast(&f(23 * DAY, 18 * DAY, 31 * DAY), now), "in 23 d (18-31)");
-        assert_eq!(forecast(&f(5 * 3_600_000, 3 * 3_600_000, 9 * 3_600_000), now), "in 5 h (3-9)");
-        assert_eq!(forecast(&f(120 * DAY, 91 * DAY, 183 * DAY), now), "in 4 mo (3-6)");
-        assert_eq!(forecast(&f(4 * 365 * DAY, 3 * 365 * DAY, 6 * 365 * DAY), now), "in 4 y (3-6)");
-        assert_eq!(forecast(&f(10 * DAY, 10 * DAY, 10 * DAY), now), "in 10 d", "no range when it is one day");
-        assert_eq!(forecast(&f(0, 0, DAY), now + 5), "now");
     }
 
     #[test]

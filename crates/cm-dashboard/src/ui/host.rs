@@ -341,7 +341,10 @@ fn drive_trends(d: &cm_proto::Drive, sparks: &Sparks, now_ms: u64) -> Option<Tab
             sparks.spark(&series::drive(&d.name, "wear_percent"), STORAGE_SPARK),
         ]);
         if let Some(f) = &d.worn_out {
-            spans.push(Span::styled(format!(" worn out {}", format::forecast(f, now_ms)), theme::status(d.status)));
+            spans.push(Span::styled(
+                format!(" worn out {}", cm_history::forecast::describe(f, now_ms as i64)),
+                theme::status(d.status),
+            ));
         }
     }
     if h.temperature_celsius.is_some() {
@@ -378,7 +381,10 @@ fn storage_rows(snap: &HostSnapshot, sparks: &Sparks, now_ms: u64) -> Vec<TableR
                 tail.push(sparks.spark(&series::filesystem(&f.mount_point, "used_percent"), STORAGE_SPARK));
             }
             if let Some(full) = &f.full {
-                tail.push(Span::styled(format!(" full {}", format::forecast(full, now_ms)), theme::status(f.status)));
+                tail.push(Span::styled(
+                    format!(" full {}", cm_history::forecast::describe(full, now_ms as i64)),
+                    theme::status(f.status),
+                ));
             }
             rows.push(TableRow::CellsThen(cells, theme::status(f.status), tail));
         }

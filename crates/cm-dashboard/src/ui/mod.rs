@@ -678,7 +678,7 @@ mod tests {
         app
     }
 
-    /// The sample with forecasts: /var/lib full in about 23 days, the SSD worn out in about 4 months.
+    /// The sample with forecasts: /var/lib full in about 23 days, the SSD worn out in about 120 days.
     fn with_forecasts() -> HostSnapshot {
         let mut snap = sample();
         let days = |d: u64| NOW_MS + d * DAY as u64;
@@ -702,7 +702,7 @@ mod tests {
         // Percentages stand against 0-100: 90 % and up is a full block.
         assert!(line("/var/lib ext4").ends_with("96%  ██████████ full in 23 d (18-31)"), "{text}");
         assert!(line("  / ext4").ends_with("49%  ▄▄▄▄▄▄▄▄▄▄"), "49% all day: {text}");
-        assert!(line("    wear ").contains("wear ▆▆▆▆▆▆▆▆▆▆ worn out in 4 mo (3-6)"), "{text}");
+        assert!(line("    wear ").contains("wear ▆▆▆▆▆▆▆▆▆▆ worn out in 120 d (91-183)"), "{text}");
         assert!(line("    wear ").contains("temp ▆████▇▅▃▂▁"), "a temperature against its own range: {text}");
         let cpu = line("1h");
         assert!(!cpu.contains('·'), "an hour of CPU from the store: {cpu}");
