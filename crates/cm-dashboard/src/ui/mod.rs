@@ -82,9 +82,13 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
 }
 
 /// The bindings that apply here, as the help shows them: the ones of every
-/// view first, then this view's.
+/// view first, then this view's; a key this view binds itself is shown once,
+/// with this view's meaning.
 pub(crate) fn visible_keys(app: &App) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-    visible(app).map(|(_, _, label, what)| (label, what))
+    let own: Vec<&str> = visible(app).filter(|(_, s, ..)| *s != Scope::Everywhere).map(|(_, _, l, _)| l).collect();
+    visible(app)
+        .filter(move |(_, s, l, _)| *s != Scope::Everywhere || !own.contains(l))
+        .map(|(_, _, label, what)| (label, what))
 }
 
 fn visible(app: &App) -> impl Iterator<Item = (Command, Scope, &'static str, &'static str)> + '_ {
@@ -837,5 +841,6 @@ mod tests {
         {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
+        assert_eq!(text.matches(" Esc  ").count(), 1, "Esc once, with the chart's meaning:\n{text}");
     }
 }
