@@ -14,6 +14,12 @@
 //! it answered. Each later fetch starts at the bucket where the previous one
 //! ended, so after a reconnect (backfill) the time the host was away comes
 //! from its store.
+//!
+//! Live samples are the dashboard's copy of the host, which the agent keeps
+//! within the tolerances of docs/PROTOCOL.md (a tmpfs within 1 MiB, say):
+//! good enough to move a sparkline, not to trust for a min or max. The
+//! store holds every sample, so each timeline asks again once a bucket (at
+//! most once a minute) and the store's figures replace the live ones.
 
 use std::collections::BTreeMap;
 
