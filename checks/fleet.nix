@@ -1,5 +1,6 @@
 # Two agents and a dashboard: both hosts seen; a failing unit and a failing
-# backup job on one reported critical; a dynamic-user service's disk usage
+# backup job on one reported critical, also on its /metrics; history kept and
+# exported; a dynamic-user service's disk usage
 # measured by the privileged collector; the NixOS state after a switch
 # without a reboot.
 { self, pkgs }:
@@ -12,7 +13,7 @@ in
 
   nodes = {
     agent1 = common.agentNode "agent1" { };
-    agent2 = common.agentNode "agent2" {
+    agent2 = common.agentNode "agent2" ({ config, ... }: {
       # A system service that fails at boot: the agent watches the system's own services.
       systemd.services.broken = {
         wantedBy = [ "multi-user.target" ];
@@ -42,9 +43,15 @@ in
           ExecStart = "${pkgs.coreutils}/bin/sleep infinity";
         };
       };
+      # /metrics on loopback, scraped below with curl.
+      services.cm-agent.metrics.enable = true;
+      environment.systemPackages = [
+        pkgs.curl
+        config.services.cm-agent.package
+      ];
       # The next configuration: another kernel, switched to without a reboot.
       specialisation.next.configuration.boot.kernelPackages = pkgs.linuxPackages_latest;
-    };
+    });
     dashboard = common.dashboardNode;
   };
 
@@ -93,6 +100,16 @@ in
         pid = agent1.succeed("systemctl show cm-agent -p MainPID --value").strip()
         agent1.succeed(f"grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/{pid}/status")
         agent1.succeed("systemctl show cm-agent-collector -p PrivateNetwork | grep -qx PrivateNetwork=yes")
+
+    with subtest("history is kept in the state directory and exported; /metrics says the broken unit is critical"):
+        agent2.wait_until_succeeds("test -s /var/lib/cm-agent/history.sqlite")
+        agent2.succeed("test \"$(stat -c %a /var/lib/cm-agent)\" = 700")
+        agent2.wait_until_succeeds(
+            "cm-agent export --state-dir /var/lib/cm-agent memory.total_bytes --since 10m --format csv | grep -q '^memory.total_bytes,'"
+        )
+        agent2.wait_until_succeeds(
+            "curl -sf http://127.0.0.1:9130/metrics | grep -qx 'cm_status{item=\"service.broken.service\"} 2'"
+        )
 
     with subtest("a switch to a new kernel without a reboot shows as reboot needed"):
         agent2.succeed("/run/current-system/specialisation/next/bin/switch-to-configuration test")

@@ -182,6 +182,30 @@ in
       description = "Directories counted in a unit's disk usage, beyond its StateDirectory, CacheDirectory and LogsDirectory.";
     };
 
+    metrics = {
+      enable = lib.mkEnableOption "the agent's Prometheus endpoint (`/metrics`), fed from the snapshot it already has";
+      address = lib.mkOption {
+        type = lib.types.str;
+        default = "127.0.0.1";
+        example = "[::]";
+        description = "Address `/metrics` listens on. Plain HTTP is served on loopback only: another address needs {option}`services.cm-agent.metrics.tls`.";
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 9130;
+        description = "TCP port of `/metrics`.";
+      };
+      tls = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = "Serve HTTPS with the agent's certificate and require a client certificate from the fleet CA with role dashboard or operator (`cm-agent pki issue --name prometheus --role dashboard`; Prometheus presents it with `tls_config`).";
+      };
+      openFirewall = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = "Open {option}`services.cm-agent.metrics.port` (TCP) in the firewall.";
+      };
+    };
     finalSettings = lib.mkOption {
       type = format.type;
       readOnly = true;
@@ -402,12 +426,20 @@ in
         message = "services.cm-agent.settings.listen (${cfg.settings.listen}) must use services.cm-agent.port (${toString cfg.port}): the firewall opens that port.";
       }
       {
+        assertion = !cfg.metrics.enable || cfg.metrics.tls || lib.elem cfg.metrics.address [ "127.0.0.1" "[::1]" ];
+        message = "services.cm-agent.metrics.address = ${cfg.metrics.address} without services.cm-agent.metrics.tls: plain HTTP is served on loopback only.";
+      }
+      {
         assertion = cfg.settings.backups == [ ] || services;
         message = "services.cm-agent.settings.backups needs services.cm-agent.settings.systemd.enable: backup jobs are systemd units.";
       }
     ];
 
     services.cm-agent.settings = {
+      metrics = lib.mkIf cfg.metrics.enable {
+        listen = "${cfg.metrics.address}:${toString cfg.metrics.port}";
+        inherit (cfg.metrics) tls;
+      };
       systemd.units = watchedUnits;
       systemd.extra_paths = cfg.extraPaths;
       backups = lib.mkIf services declaredBackups;
@@ -427,6 +459,7 @@ in
     users.groups.cm-agent = { };
 
     networking.firewall.allowedUDPPorts = lib.mkIf cfg.openFirewall [ cfg.port ];
+    networking.firewall.allowedTCPPorts = lib.mkIf (cfg.metrics.enable && cfg.metrics.openFirewall) [ cfg.metrics.port ];
 
     # The network-facing agent holds no capability at all: what needs
     # privilege runs in cm-agent-collector, which has no network.

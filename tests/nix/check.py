@@ -133,8 +133,15 @@ check("the fleet enables the agent on its hosts with secrets outside the store",
 check("the dashboard lists the fleet's agents only", [h["name"] for h in f["dashboard"]["hosts"]] == ["cmbox", "srv01"])
 check("the dashboard's file goes to /etc", f["etc"] == ["cm-dashboard/dashboard.toml"])
 
+m = r["withMetrics"]
+check("/metrics: off by default", "metrics" not in d["finalSettings"] and d["firewall"] == [])
+check("/metrics enabled with TLS on all addresses, its TCP port opened",
+      m["finalSettings"]["metrics"] == {"listen": "[::]:9130", "tls": True} and m["tcp"] == [9130] and m["assertions"] == [])
+check("plain /metrics off loopback is an assertion",
+      any("plain HTTP is served on loopback only" in a for a in r["plainMetricsElsewhere"]["assertions"]))
+
 # The generated settings, as TOML, must satisfy the agent itself.
-for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"])]:
+for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"]), ("withMetrics", m["finalSettings"])]:
     path = out / f"{name}.toml"
     path.write_text(to_toml(settings) + "\n")
     res = subprocess.run([agent, "check-config", str(path)], capture_output=True, text=True)

@@ -57,6 +57,10 @@ let
           type = lib.types.listOf lib.types.port;
           default = [ ];
         };
+        networking.firewall.allowedTCPPorts = lib.mkOption {
+          type = lib.types.listOf lib.types.port;
+          default = [ ];
+        };
         systemd.services = lib.mkOption {
           type = lib.types.attrsOf (
             lib.types.submodule {
@@ -184,6 +188,20 @@ let
     services.cm-agent.settings.collectors.smart = false;
   };
   listenElsewhere = agent { services.cm-agent.settings.listen = "[::]:7000"; };
+  withMetrics = agent {
+    services.cm-agent.metrics = {
+      enable = true;
+      address = "[::]";
+      tls = true;
+      openFirewall = true;
+    };
+  };
+  plainMetricsElsewhere = agent {
+    services.cm-agent.metrics = {
+      enable = true;
+      address = "0.0.0.0";
+    };
+  };
   # What tests/nix/harness.sh installs into a real systemd: the test units there.
   harness =
     (eval [
@@ -296,6 +314,12 @@ else
     assertions = failedAssertions systemdOff;
   };
   listenElsewhere.assertions = failedAssertions listenElsewhere;
+  withMetrics = {
+    finalSettings = withMetrics.services.cm-agent.finalSettings;
+    tcp = withMetrics.networking.firewall.allowedTCPPorts;
+    assertions = failedAssertions withMetrics;
+  };
+  plainMetricsElsewhere.assertions = failedAssertions plainMetricsElsewhere;
   undocumented = map (o: o.name) undocumented;
   noSmart = {
     settings = noSmart.services.cm-agent.settings;

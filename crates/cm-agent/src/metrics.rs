@@ -237,6 +237,24 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Closes after an error answer so that it arrives: ends the sending side,
+/// then reads (and drops) what the client still sends, for a moment, so
+/// that unread bytes do not make the kernel reset the connection first.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
 /// One scraper's connection: requests until it closes, idles out or misbehaves.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: Latest) {
     let mut buf = Vec::with_capacity(1024);
@@ -250,7 +268,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: La
             }
             if buf.len() >= MAX_HEAD {
                 let _ = respond(&mut stream, "431 Request Header Fields Too Large", TEXT, b"", false, false).await;
-                return;
+                return linger(stream).await;
             }
             let mut chunk = [0u8; 2048];
             match tokio::time::timeout(HEAD_TIMEOUT, stream.read(&mut chunk)).await {
@@ -264,7 +282,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: La
             Ok(r) => r,
             Err(status) => {
                 let _ = respond(&mut stream, status, TEXT, b"", false, false).await;
-                return;
+                return linger(stream).await;
             }
         };
         // A burst of BURST, then one request per MIN_GAP.

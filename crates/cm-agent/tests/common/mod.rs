@@ -21,6 +21,10 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -67,6 +71,13 @@ impl Setup {
         )
         .unwrap();
         Setup { dir, addr, config }
+    }
+
+    /// Adds `toml` (whole sections) to the configuration.
+    pub fn append(&self, toml: &str) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str(toml);
+        std::fs::write(&self.config, text).unwrap();
     }
 
     /// Starts the agent and waits until it serves.
