@@ -6,8 +6,10 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Serialize;
 
+use cm_proto::history::Answer;
 use cm_proto::{HostSnapshot, Status};
 
+use crate::history::{self, Fetch, HostHistory, Range, Source, Timeline};
 use crate::summary::Summary;
 
 /// How the dashboard reaches a host.
@@ -51,6 +53,9 @@ pub struct HostEntry {
     /// What the overview shows of `snapshot`, worked out when it arrived.
     #[serde(skip)]
     pub summary: Option<Summary>,
+    /// The series the views draw, over time.
+    #[serde(skip)]
+    pub history: HostHistory,
 }
 
 impl HostEntry {
@@ -63,14 +68,18 @@ impl HostEntry {
             interval_ms: None,
             snapshot: None,
             summary: None,
+            history: HostHistory::default(),
         }
     }
 
-    /// Takes `snapshot` as the host's latest, with its summary.
-    fn set_snapshot(&mut self, snapshot: HostSnapshot, received_ms: u64) {
+    /// Takes `snapshot` as the host's latest, with its summary, and adds its
+    /// values to the history. Returns the values, for the chart.
+    fn set_snapshot(&mut self, snapshot: HostSnapshot, received_ms: u64) -> Vec<cm_proto::series::Sample> {
         self.summary = Some(Summary::of(&snapshot));
+        let samples = self.history.observe(&snapshot, received_ms);
         self.snapshot = Some(snapshot);
         self.received_ms = Some(received_ms);
+        samples
     }
 
     /// True when the latest snapshot is older than three intervals (at least 10 s).
@@ -101,6 +110,8 @@ impl HostEntry {
 pub enum View {
     Overview,
     Host,
+    /// One series of the selected host over time.
+    Chart,
 }
 
 /// The overview's sort order (`s` cycles).
@@ -150,6 +161,14 @@ pub enum Command {
     Sort,
     Filter,
     Group,
+    /// The host view's row cursor, or the chart's series.
+    PrevRow,
+    NextRow,
+    /// The chart of the row under the cursor.
+    Chart,
+    /// Choose any series of the host to chart, by typing part of its name.
+    Pick,
+    ShowRange(Range),
 }
 
 /// Where a binding applies.
@@ -158,6 +177,7 @@ pub enum Scope {
     Everywhere,
     Overview,
     Host,
+    Chart,
 }
 
 /// The key bindings, as data: the help screen and the key bar are drawn from this.
@@ -180,6 +200,22 @@ pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('h'), Command::PrevHost, Scope::Host, "", ""),
     (KeyCode::Right, Command::NextHost, Scope::Host, "→/l", "next host"),
     (KeyCode::Char('l'), Command::NextHost, Scope::Host, "", ""),
+    (KeyCode::Up, Command::PrevRow, Scope::Host, "↑/↓", "select a row"),
+    (KeyCode::Char('k'), Command::PrevRow, Scope::Host, "", ""),
+    (KeyCode::Down, Command::NextRow, Scope::Host, "", ""),
+    (KeyCode::Char('j'), Command::NextRow, Scope::Host, "", ""),
+    (KeyCode::Enter, Command::Chart, Scope::Host, "Enter", "chart the selected row"),
+    (KeyCode::Char('g'), Command::Pick, Scope::Host, "g", "find any series to chart"),
+    (KeyCode::Char('1'), Command::ShowRange(Range::Hour), Scope::Chart, "1", "1h (the last hour)"),
+    (KeyCode::Char('2'), Command::ShowRange(Range::Day), Scope::Chart, "2", "24h (the last day)"),
+    (KeyCode::Char('3'), Command::ShowRange(Range::Week), Scope::Chart, "3", "7d (the last week)"),
+    (KeyCode::Char('4'), Command::ShowRange(Range::Month), Scope::Chart, "4", "30d (the last 30 days)"),
+    (KeyCode::Up, Command::PrevRow, Scope::Chart, "↑/↓", "series (previous / next row)"),
+    (KeyCode::Char('k'), Command::PrevRow, Scope::Chart, "", ""),
+    (KeyCode::Down, Command::NextRow, Scope::Chart, "", ""),
+    (KeyCode::Char('j'), Command::NextRow, Scope::Chart, "", ""),
+    (KeyCode::Char('g'), Command::Pick, Scope::Chart, "g", "find another series to chart"),
+    (KeyCode::Esc, Command::Back, Scope::Chart, "Esc", "back to the host"),
 ];
 
 /// What happened.
@@ -205,6 +241,17 @@ pub enum Msg {
     Resize,
     /// A signal asked the dashboard to stop.
     Terminate,
+    /// Whether host number `host` can answer history requests (sent each
+    /// time a connection comes up), and if not, why.
+    HistorySource {
+        host: usize,
+        available: Result<(), String>,
+    },
+    /// The answer to `fetch`, or why there is none.
+    HistoryAnswer {
+        fetch: Fetch,
+        answer: Result<Answer, String>,
+    },
 }
 
 /// What the event loop should do after an update.
@@ -214,6 +261,32 @@ pub enum Action {
     Quit,
     /// Ask the sources for fresh data now.
     Refresh,
+}
+
+/// The chart view's state: one series of one host over a range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub host: usize,
+    pub series: String,
+    pub range: Range,
+    pub timeline: Timeline,
+    /// Why the last fetch failed.
+    pub error: Option<String>,
+    /// The host came back: ask for what it missed at the next chance.
+    backfill: bool,
+}
+
+impl Chart {
+    fn new(host: usize, series: String, range: Range) -> Self {
+        Chart { host, series, range, timeline: Timeline::new(range.window()), error: None, backfill: false }
+    }
+}
+
+/// The series picker: what was typed and which match is selected.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Picker {
+    pub query: String,
+    pub selected: usize,
 }
 
 /// The whole dashboard state.
@@ -238,6 +311,19 @@ pub struct App {
     /// and clears it. The clock alone does not set it.
     #[serde(skip)]
     pub dirty: bool,
+    /// The host view's row cursor: a series name (the first row when unset
+    /// or gone).
+    #[serde(skip)]
+    pub row: Option<String>,
+    #[serde(skip)]
+    pub chart: Option<Chart>,
+    #[serde(skip)]
+    pub picker: Option<Picker>,
+    /// History requests for the event loop to send ([`App::take_fetches`]).
+    #[serde(skip)]
+    fetches: Vec<Fetch>,
+    #[serde(skip)]
+    last_fetch_id: u64,
 }
 
 impl App {
@@ -264,6 +350,11 @@ impl App {
             show_help: false,
             now_ms,
             dirty: true,
+            row: None,
+            chart: None,
+            picker: None,
+            fetches: Vec::new(),
+            last_fetch_id: 0,
         };
         app.selected = app.order().first().copied().unwrap_or(0);
         app
@@ -300,8 +391,48 @@ impl App {
         idx
     }
 
-    /// Applies one message.
+    /// The history requests that became due, for the event loop to send.
+    pub fn take_fetches(&mut self) -> Vec<Fetch> {
+        std::mem::take(&mut self.fetches)
+    }
+
+    /// The series of the host view's rows, top to bottom.
+    pub fn rows(&self) -> Vec<String> {
+        let snap = self.selected_host().and_then(|h| h.snapshot.as_ref());
+        snap.map(|s| history::charted(s).into_iter().map(|(name, _)| name).collect()).unwrap_or_default()
+    }
+
+    /// The row under the host view's cursor.
+    pub fn selected_row(&self) -> Option<String> {
+        let rows = self.rows();
+        match &self.row {
+            Some(r) if rows.contains(r) => Some(r.clone()),
+            _ => rows.into_iter().next(),
+        }
+    }
+
+    /// The series the picker offers: every series of the host that contains
+    /// what was typed.
+    pub fn picker_matches(&self) -> Vec<String> {
+        let (Some(picker), Some(snap)) = (&self.picker, self.selected_host().and_then(|h| h.snapshot.as_ref())) else {
+            return Vec::new();
+        };
+        let needle = picker.query.to_lowercase();
+        cm_proto::series::flatten(snap)
+            .into_iter()
+            .map(|s| s.name)
+            .filter(|n| n.to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    /// Applies one message, then works out which history requests are due.
     pub fn update(&mut self, msg: Msg) -> Action {
+        let action = self.apply(msg);
+        self.plan_fetches();
+        action
+    }
+
+    fn apply(&mut self, msg: Msg) -> Action {
         match msg {
             Msg::Key(key) => self.on_key(key),
             Msg::Tick(now) => {
@@ -318,7 +449,13 @@ impl App {
                     } else {
                         h.connection = Connection::Connected;
                     }
-                    h.set_snapshot(*snapshot, received_ms);
+                    let samples = h.set_snapshot(*snapshot, received_ms);
+                    let latest = h.history.latest_ms;
+                    if let (Some(chart), Some(ts)) = (self.chart.as_mut().filter(|c| c.host == host), latest) {
+                        if let Some(s) = samples.iter().find(|s| s.name == chart.series) {
+                            chart.timeline.sample(ts, s.value);
+                        }
+                    }
                     self.dirty = true;
                 }
                 Action::None
@@ -328,8 +465,47 @@ impl App {
                     let interval_ms = interval_ms.or(h.interval_ms);
                     // A host that stays unreachable for the same reason changes nothing on screen.
                     self.dirty |= h.connection != connection || h.interval_ms != interval_ms;
+                    if connection != Connection::Connected && h.history.source == Source::Available {
+                        // Nothing is asked of it until a connection says it can answer again.
+                        h.history.set_source(Source::Unknown);
+                    }
                     h.connection = connection;
                     h.interval_ms = interval_ms;
+                }
+                Action::None
+            }
+            Msg::HistorySource { host, available } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    let source = match available {
+                        Ok(()) => Source::Available,
+                        Err(why) => Source::Unavailable(why),
+                    };
+                    self.dirty |= h.history.source != source;
+                    if source == Source::Available {
+                        if let Some(chart) = self.chart.as_mut().filter(|c| c.host == host) {
+                            chart.backfill = true;
+                        }
+                    }
+                    h.history.set_source(source);
+                }
+                Action::None
+            }
+            Msg::HistoryAnswer { fetch, answer } => {
+                // An agent that could not answer says why in the answer's end.
+                let answer = answer.and_then(|a| match a.end.error {
+                    Some(why) => Err(why),
+                    None => Ok(a),
+                });
+                let now = self.now_ms;
+                if let Some(h) = self.hosts.get_mut(fetch.host) {
+                    self.dirty |= h.history.answer(fetch.id, &fetch.request, &answer, now);
+                }
+                if let Some(chart) = self.chart.as_mut().filter(|c| c.host == fetch.host) {
+                    if history::awaits(&chart.timeline, fetch.id) {
+                        history::take_answer(&mut chart.timeline, &chart.series, &fetch.request, &answer, now);
+                        chart.error = answer.err();
+                        self.dirty = true;
+                    }
                 }
                 Action::None
             }
@@ -341,10 +517,115 @@ impl App {
         }
     }
 
+    /// Queues the history requests that are due: the sparklines' of every
+    /// host, and the open chart's.
+    fn plan_fetches(&mut self) {
+        let now = self.now_ms;
+        for (i, h) in self.hosts.iter_mut().enumerate() {
+            self.fetches.extend(h.history.plan(i, now, &mut self.last_fetch_id));
+        }
+        if let Some(chart) = &mut self.chart {
+            let Some(h) = self.hosts.get(chart.host).filter(|h| h.history.source == Source::Available) else {
+                return;
+            };
+            let backfill = std::mem::take(&mut chart.backfill);
+            let latest = h.history.clock();
+            let fetch = history::plan_chart(
+                &mut chart.timeline,
+                &chart.series,
+                chart.host,
+                latest,
+                now,
+                backfill,
+                &mut self.last_fetch_id,
+            );
+            self.fetches.extend(fetch);
+        }
+    }
+
+    fn open_chart(&mut self, series: String) {
+        let window = self.selected_host().and_then(|h| h.history.tracks.get(&series)).map(|t| t.window);
+        let range = match (&self.chart, window) {
+            (Some(c), _) => c.range,
+            (None, Some(w)) => Range::like(w),
+            (None, None) => Range::Hour,
+        };
+        self.row = Some(series.clone());
+        self.chart = Some(self.new_chart(series, range));
+        self.view = View::Chart;
+    }
+
+    /// A chart of `series` of the selected host, holding the value shown now
+    /// until its store answers and the next snapshot comes.
+    fn new_chart(&self, series: String, range: Range) -> Chart {
+        let mut chart = Chart::new(self.selected, series, range);
+        if let Some((h, snap)) = self.selected_host().and_then(|h| Some((h, h.snapshot.as_ref()?))) {
+            let now = cm_proto::series::flatten(snap).into_iter().find(|s| s.name == chart.series);
+            if let (Some(s), Some(ts)) = (now, h.history.latest_ms) {
+                chart.timeline.sample(ts, s.value);
+            }
+        }
+        chart
+    }
+
+    /// Keys typed into the series picker.
+    fn on_picker_key(&mut self, key: KeyEvent) {
+        let matches = self.picker_matches();
+        let Some(picker) = self.picker.as_mut() else { return };
+        match key.code {
+            KeyCode::Char(c) => {
+                picker.query.push(c);
+                picker.selected = 0;
+            }
+            KeyCode::Backspace => {
+                picker.query.pop();
+                picker.selected = 0;
+            }
+            KeyCode::Up => picker.selected = picker.selected.saturating_sub(1),
+            KeyCode::Down => picker.selected = (picker.selected + 1).min(matches.len().saturating_sub(1)),
+            KeyCode::Esc => self.picker = None,
+            KeyCode::Enter => {
+                if let Some(series) = matches.get(picker.selected).cloned() {
+                    self.picker = None;
+                    self.open_chart(series);
+                }
+            }
+            _ => {}
+        }
+        self.dirty = true;
+    }
+
+    /// Moves the row cursor (or the chart's series) by `by` rows, wrapping around.
+    fn step_row(&mut self, by: isize) {
+        let rows = self.rows();
+        if rows.is_empty() {
+            return;
+        }
+        let current = match (&self.view, &self.chart) {
+            (View::Chart, Some(c)) => Some(c.series.clone()),
+            _ => self.selected_row(),
+        };
+        let at = current.and_then(|c| rows.iter().position(|r| *r == c));
+        let next = match at {
+            Some(at) => (at as isize + by).rem_euclid(rows.len() as isize) as usize,
+            None => 0,
+        };
+        let series = rows[next].clone();
+        if self.view == View::Chart {
+            self.open_chart(series);
+        } else {
+            self.row = Some(series);
+        }
+    }
+
     /// Applies a key; one bound to nothing here changes nothing on screen.
     fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Action::Quit;
+        }
+        if self.picker.is_some() {
+            self.on_picker_key(key);
+            return Action::None;
         }
         if self.filtering {
             match key.code {
@@ -363,10 +644,7 @@ impl App {
             self.dirty = true;
             return Action::None;
         }
-        let scope = match self.view {
-            View::Overview => Scope::Overview,
-            View::Host => Scope::Host,
-        };
+        let scope = self.scope();
         let Some(&(_, command, ..)) =
             KEYS.iter().find(|(code, _, s, ..)| *code == key.code && (*s == scope || *s == Scope::Everywhere))
         else {
@@ -379,11 +657,15 @@ impl App {
             Command::Back => {
                 if self.show_help {
                     self.show_help = false;
+                } else if self.view == View::Chart {
+                    self.chart = None;
+                    self.view = View::Host;
                 } else if self.mode == "remote" {
                     self.view = View::Overview;
                 }
             }
             Command::ToggleView if self.mode == "remote" => {
+                self.chart = None;
                 self.view = if self.view == View::Overview { View::Host } else { View::Overview };
             }
             Command::ToggleView => {}
@@ -394,9 +676,29 @@ impl App {
             Command::Sort => self.sort = self.sort.next(),
             Command::Filter => self.filtering = true,
             Command::Group => self.group_by_role = !self.group_by_role,
+            Command::PrevRow => self.step_row(-1),
+            Command::NextRow => self.step_row(1),
+            Command::Chart => match self.selected_row() {
+                Some(series) => self.open_chart(series),
+                None => return Action::None,
+            },
+            Command::Pick => self.picker = Some(Picker::default()),
+            Command::ShowRange(range) => {
+                let Some(chart) = self.chart.as_ref().filter(|c| c.range != range) else { return Action::None };
+                self.chart = Some(self.new_chart(chart.series.clone(), range));
+            }
         }
         self.dirty = true;
         Action::None
+    }
+
+    /// Where the keys apply now.
+    pub fn scope(&self) -> Scope {
+        match self.view {
+            View::Overview => Scope::Overview,
+            View::Host => Scope::Host,
+            View::Chart => Scope::Chart,
+        }
     }
 
     /// Moves the selection through the overview's order, wrapping around.
@@ -549,6 +851,260 @@ mod tests {
         assert_eq!(app.selected_host().unwrap().name, "srv01", "wraps around");
         app.update(code(KeyCode::Tab));
         assert_eq!(app.view, View::Overview);
+    }
+
+    /// 2025-11-24 16:00 UTC.
+    const T0: u64 = 1_764_000_000_000;
+
+    /// A host with a CPU, memory, an SSD with wear and temperature, `/` on it and a tmpfs.
+    fn host_snapshot(at_ms: u64, memory_used: u64) -> HostSnapshot {
+        use cm_proto::{Drive, DriveHealth, Filesystem, Tmpfs};
+        HostSnapshot {
+            host: "srv01".into(),
+            timestamp_ms: at_ms,
+            cpu: Some(Cpu { utilisation_percent: Some(12.0), ..Default::default() }),
+            memory: Some(Memory {
+                total_bytes: 100,
+                used_bytes: memory_used,
+                tmpfs: vec![Tmpfs { mount_point: "/tmp".into(), size_bytes: 100, used_bytes: 25 }],
+                ..Default::default()
+            }),
+            drives: vec![Drive {
+                name: "nvme0n1".into(),
+                health: Some(DriveHealth {
+                    wear_percent: Some(4.0),
+                    temperature_celsius: Some(40.0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            filesystems: vec![Filesystem {
+                mount_point: "/".into(),
+                drive: Some("nvme0n1".into()),
+                used_bytes: 40,
+                available_bytes: 60,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// A local app whose store answers, with one snapshot in.
+    fn with_history() -> App {
+        let mut app = App::local(T0);
+        app.update(Msg::HistorySource { host: 0, available: Ok(()) });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(host_snapshot(T0, 40)), received_ms: T0 });
+        app
+    }
+
+    /// Answers every fetch waiting with what `value` says the store holds.
+    fn answer_all(app: &mut App, value: impl Fn(&str, i64) -> f64) -> Vec<Fetch> {
+        let fetches = app.take_fetches();
+        for fetch in &fetches {
+            let answer = Ok(history::synthetic_answer(&fetch.request, &value));
+            app.update(Msg::HistoryAnswer { fetch: fetch.clone(), answer });
+        }
+        fetches
+    }
+
+    #[test]
+    fn the_first_snapshot_with_history_asks_for_each_sparkline_window() {
+        let mut app = with_history();
+        let fetches = app.take_fetches();
+        let asked: Vec<(Vec<&str>, i64)> = fetches
+            .iter()
+            .map(|f| (f.request.series.iter().map(String::as_str).collect(), T0 as i64 + 1 - f.request.from_ms))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                (
+                    vec!["cpu.utilisation_percent", "drive.nvme0n1.temperature_celsius", "memory.used_percent"],
+                    3_600_001
+                ),
+                (vec!["fs./.used_percent"], 86_400_001),
+                // 30 days back, to the start of a 6-hour bucket.
+                (vec!["drive.nvme0n1.wear_percent"], 30 * 86_400_000 + 4 * 3_600_000 + 1),
+            ]
+        );
+        assert!(app.take_fetches().is_empty(), "asked once");
+        let mut local_only = App::local(T0);
+        local_only.update(Msg::Snapshot { host: 0, snapshot: Box::new(host_snapshot(T0, 40)), received_ms: T0 });
+        assert!(local_only.take_fetches().is_empty(), "no store said it can answer: nothing asked");
+    }
+
+    #[test]
+    fn enter_charts_the_row_and_number_keys_switch_its_range() {
+        let mut app = with_history();
+        answer_all(&mut app, |_, _| 30.0);
+        assert_eq!(
+            app.rows(),
+            [
+                "cpu.utilisation_percent",
+                "memory.used_percent",
+                "drive.nvme0n1.wear_percent",
+                "drive.nvme0n1.temperature_celsius",
+                "fs./.used_percent"
+            ]
+        );
+        assert_eq!(app.selected_row().as_deref(), Some("cpu.utilisation_percent"));
+        for _ in 0..4 {
+            app.update(code(KeyCode::Down));
+        }
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.view, View::Chart);
+        let chart = app.chart.as_ref().unwrap();
+        assert_eq!((chart.series.as_str(), chart.range), ("fs./.used_percent", Range::Day), "the sparkline's own span");
+        let fetched = answer_all(&mut app, |_, ts| (ts % 100) as f64);
+        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched[0].request.resolution, cm_proto::history::Resolution::Minute);
+        assert!(app.chart.as_ref().unwrap().timeline.has_stored());
+
+        app.update(key('1'));
+        let chart = app.chart.as_ref().unwrap();
+        assert_eq!(chart.range, Range::Hour);
+        assert!(!chart.timeline.has_stored(), "a new range starts empty");
+        let fetched = app.take_fetches();
+        assert_eq!(fetched[0].request.resolution, cm_proto::history::Resolution::Raw, "an hour of raw samples");
+        assert_eq!(fetched[0].request.from_ms, T0 as i64 - 3_600_000);
+        app.dirty = false;
+        app.update(key('1'));
+        assert!(!app.dirty && app.take_fetches().is_empty(), "the range shown already: nothing to do");
+        app.update(key('4'));
+        assert_eq!(app.chart.as_ref().unwrap().range, Range::Month);
+        assert_eq!(app.take_fetches()[0].request.resolution, cm_proto::history::Resolution::Hour);
+
+        app.update(code(KeyCode::Down));
+        let chart = app.chart.as_ref().unwrap();
+        assert_eq!(
+            (chart.series.as_str(), chart.range),
+            ("cpu.utilisation_percent", Range::Month),
+            "the next row, wrapping, same range"
+        );
+        app.update(code(KeyCode::Esc));
+        assert_eq!((app.view, app.chart.is_none()), (View::Host, true));
+        assert_eq!(app.selected_row().as_deref(), Some("cpu.utilisation_percent"), "the cursor follows the chart");
+        app.update(key('1'));
+        assert_eq!(app.view, View::Host, "range keys mean nothing outside the chart");
+    }
+
+    #[test]
+    fn the_picker_charts_any_series_by_part_of_its_name() {
+        let mut app = with_history();
+        app.update(key('g'));
+        for c in "tmp.used".chars() {
+            app.update(key(c));
+        }
+        assert_eq!(app.picker_matches(), ["fs./tmp.used_bytes", "fs./tmp.used_percent"]);
+        app.update(code(KeyCode::Down));
+        app.update(code(KeyCode::Down));
+        assert_eq!(app.picker.as_ref().unwrap().selected, 1, "stops at the last match");
+        app.update(key('q'));
+        assert!(app.picker.is_some(), "q is a letter while typing, not quit");
+        app.update(code(KeyCode::Backspace));
+        assert_eq!(app.picker.as_ref().unwrap().selected, 0, "typing starts at the first match again");
+        app.update(code(KeyCode::Down));
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.view, View::Chart);
+        assert_eq!(app.chart.as_ref().unwrap().series, "fs./tmp.used_percent");
+        assert_eq!(app.chart.as_ref().unwrap().range, Range::Hour, "a series without a sparkline starts at an hour");
+        app.update(key('g'));
+        app.update(code(KeyCode::Esc));
+        assert!(app.picker.is_none() && app.view == View::Chart, "Esc leaves the picker only");
+    }
+
+    #[test]
+    fn the_chart_takes_its_answers_and_the_live_samples_after_them() {
+        let mut app = with_history();
+        app.take_fetches();
+        app.update(key('g'));
+        for c in "memory.used_percent".chars() {
+            app.update(key(c));
+        }
+        app.update(code(KeyCode::Enter));
+        let fetch = app.take_fetches().pop().unwrap();
+        let unknown = Fetch { id: 999, ..fetch.clone() };
+        app.update(Msg::HistoryAnswer {
+            answer: Ok(history::synthetic_answer(&unknown.request, |_, _| 1.0)),
+            fetch: unknown,
+        });
+        assert!(!app.chart.as_ref().unwrap().timeline.has_stored(), "an answer to nothing asked is ignored");
+        let answer = history::synthetic_answer(&fetch.request, |_, _| 20.0);
+        app.update(Msg::HistoryAnswer { fetch, answer: Ok(answer) });
+        app.update(Msg::Snapshot {
+            host: 0,
+            snapshot: Box::new(host_snapshot(T0 + 2_000, 90)),
+            received_ms: T0 + 2_000,
+        });
+        let chart = app.chart.as_ref().unwrap();
+        let figures = chart.timeline.summary(T0 as i64 + 2_000).unwrap();
+        assert_eq!((figures.min, figures.max), (20.0, 90.0));
+        assert_eq!(chart.timeline.last, Some((T0 as i64 + 2_000, 90.0)));
+        let failed = {
+            app.update(key('2'));
+            app.take_fetches().pop().unwrap()
+        };
+        app.update(Msg::HistoryAnswer { fetch: failed, answer: Err("the store is locked".into()) });
+        assert_eq!(app.chart.as_ref().unwrap().error.as_deref(), Some("the store is locked"));
+        // An agent that keeps no history answers, with the reason in the end.
+        app.update(Msg::Tick(T0 + 60_000));
+        let refused = app.take_fetches().into_iter().find(|f| f.request.series == ["memory.used_percent"]).unwrap();
+        let mut answer = history::synthetic_answer(&refused.request, |_, _| 0.0);
+        answer.end.error = Some("this agent keeps no history".into());
+        app.update(Msg::HistoryAnswer { fetch: refused, answer: Ok(answer) });
+        let chart = app.chart.as_ref().unwrap();
+        assert_eq!(chart.error.as_deref(), Some("this agent keeps no history"));
+        assert!(!chart.timeline.has_stored(), "an answer with an error holds no points to take");
+    }
+
+    #[test]
+    fn a_host_that_comes_back_is_asked_for_what_it_missed() {
+        let mut app = App::remote(vec![HostEntry::new("srv01", "server", Connection::Connecting)], T0);
+        let connected = || Msg::Connection { host: 0, connection: Connection::Connected, interval_ms: Some(2000) };
+        app.update(connected());
+        app.update(Msg::HistorySource { host: 0, available: Ok(()) });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(host_snapshot(T0, 40)), received_ms: T0 });
+        answer_all(&mut app, |_, _| 40.0);
+        let down = Connection::Unreachable { reason: "timed out".into() };
+        app.update(Msg::Connection { host: 0, connection: down, interval_ms: None });
+        app.update(Msg::Tick(T0 + 600_000));
+        assert!(app.take_fetches().is_empty(), "nothing is asked of a host that is away");
+        // Back 20 minutes later; its first snapshot moves its clock on.
+        let back = T0 + 1_200_000;
+        app.update(Msg::Tick(back));
+        app.update(connected());
+        app.update(Msg::HistorySource { host: 0, available: Ok(()) });
+        assert!(app.take_fetches().is_empty(), "the host's clock is not known until it sends");
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(host_snapshot(back, 40)), received_ms: back });
+        let fetches = app.take_fetches();
+        assert_eq!(fetches.len(), 3, "every window, at once");
+        for f in &fetches {
+            assert_eq!(f.request.to_ms, back as i64 + 1);
+            let bucket = if f.request.series[0].contains("wear") {
+                21_600_000
+            } else if f.request.series[0].starts_with("fs.") {
+                900_000
+            } else {
+                60_000
+            };
+            assert_eq!(
+                f.request.from_ms,
+                (T0 as i64).div_euclid(bucket) * bucket,
+                "from the bucket the last answer ended in: {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_agent_without_history_is_never_asked() {
+        let mut app = App::remote(vec![HostEntry::new("srv01", "server", Connection::Connecting)], T0);
+        app.update(Msg::HistorySource { host: 0, available: Err("agent 0.1.0 speaks protocol 1.1".into()) });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(host_snapshot(T0, 40)), received_ms: T0 });
+        app.update(Msg::Tick(T0 + 3_600_000));
+        assert!(app.take_fetches().is_empty());
+        assert_eq!(app.hosts[0].history.source, Source::Unavailable("agent 0.1.0 speaks protocol 1.1".into()));
+        let samples = app.hosts[0].history.tracks["memory.used_percent"].points().len();
+        assert_eq!(samples, 1, "the sparklines still take live samples");
     }
 
     #[test]

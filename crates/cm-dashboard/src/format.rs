@@ -111,6 +111,29 @@ pub fn uptime(seconds: u64) -> String {
     }
 }
 
+/// A series' value in its unit, as the chart prints it: `45.6%`, `56.0 °C`,
+/// `2.4 GiB`, `3.4 GHz`, `0.42`.
+pub fn value(unit: cm_proto::series::Unit, v: f64) -> String {
+    use cm_proto::series::Unit;
+    match unit {
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Celsius => format!("{v:.1} °C"),
+        Unit::Bytes => iec(v.max(0.0) as u64),
+        Unit::Hertz if v >= 1e9 => format!("{:.2} GHz", v / 1e9),
+        Unit::Hertz => format!("{:.0} MHz", v / 1e6),
+        Unit::Watts => format!("{v:.1} W"),
+        Unit::Load => format!("{v:.2}"),
+        Unit::Seconds => format!("{v:.0} s"),
+        Unit::Count | Unit::Flag | Unit::Level => {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +160,17 @@ mod tests {
         assert_eq!(short_age(42_000), "42s");
         assert_eq!(short_age(3 * 3_600_000), "3h");
         assert_eq!(short_age(5 * 86_400_000), "5d");
+    }
+
+    #[test]
+    fn values_carry_their_unit() {
+        use cm_proto::series::Unit;
+        assert_eq!(value(Unit::Percent, 45.64), "45.6%");
+        assert_eq!(value(Unit::Celsius, 56.0), "56.0 °C");
+        assert_eq!(value(Unit::Bytes, 2_576_980_378.0), "2.4 GiB");
+        assert_eq!(value(Unit::Hertz, 3_400_000_000.0), "3.40 GHz");
+        assert_eq!(value(Unit::Load, 0.42), "0.42");
+        assert_eq!(value(Unit::Count, 3.0), "3");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The dashboard's parts, for its binary (`main.rs`) and its render benchmark:
-//! app state, rendering, the terminal, and the sources that feed the app.
+//! app state, rendering, the terminal, the sources that feed the app, and
+//! the export of history.
 
 pub mod app;
 pub mod config;
+pub mod export;
 mod format;
+pub mod history;
 pub mod inbox;
 pub mod local;
 pub mod redraw;

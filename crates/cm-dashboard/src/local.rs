@@ -1,13 +1,17 @@
 //! Local mode: the agent core runs in-process on a thread of its own and sends
 //! its snapshots as messages, like a remote agent would. It keeps history
-//! like an agent too, in the XDG data dir ([`cm_history::store::dashboard_dir`]).
+//! like an agent too, in the XDG data dir ([`cm_history::store::dashboard_dir`]),
+//! and a reader thread answers the views' history requests from that store.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use cm_agent::history::{HistoryConfig, Recorder};
 use cm_agent::{AgentCore, CoreConfig};
+use cm_history::Reader;
 
 use crate::app::Msg;
+use crate::history::Fetch;
 use crate::inbox;
 use crate::unix_ms;
 
@@ -54,4 +58,102 @@ pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request
         recorder.record(&mut snapshot);
         messages.send(Msg::Snapshot { host: 0, snapshot: Box::new(snapshot), received_ms: unix_ms() }).is_ok()
     });
+}
+
+/// Starts the thread that answers history requests from the local store in
+/// `dir` (`None`: no place for one), and tells the app whether there is one.
+/// It runs until the returned sender is dropped.
+pub fn spawn_history(dir: Option<PathBuf>, messages: inbox::Sender) -> std::io::Result<Sender<Fetch>> {
+    let available = dir.as_ref().map(|_| ()).ok_or_else(|| "neither XDG_DATA_HOME nor HOME is set".to_string());
+    let _ = messages.send(Msg::HistorySource { host: 0, available });
+    let (tx, rx) = mpsc::channel::<Fetch>();
+    std::thread::Builder::new().name("local-history".into()).spawn(move || {
+        let Some(dir) = dir else {
+            for fetch in rx {
+                let _ = messages.send(Msg::HistoryAnswer { fetch, answer: Err("no local history".into()) });
+            }
+            return;
+        };
+        // Opened at the first request (the recorder may still be creating the
+        // file) and again after an error.
+        let mut reader: Option<Reader> = None;
+        for fetch in rx {
+            let answer = match reader.take().map_or_else(|| Reader::open(&dir), Ok) {
+                Ok(r) => {
+                    let got = r.range(&fetch.request, unix_ms() as i64);
+                    if got.is_ok() {
+                        reader = Some(r);
+                    }
+                    got
+                }
+                Err(e) => Err(e),
+            };
+            if messages.send(Msg::HistoryAnswer { fetch, answer: answer.map_err(|e| e.to_string()) }).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use cm_history::{Retention, Store};
+    use cm_proto::history::{HistoryRequest, Resolution};
+    use cm_proto::series::Sample;
+
+    use super::*;
+    use crate::inbox::Wait;
+
+    fn next(rx: &inbox::Receiver) -> Msg {
+        // Generous: the answer comes as soon as SQLite has read it.
+        assert_eq!(rx.wait_until(Instant::now() + Duration::from_secs(30)), Wait::Ready);
+        rx.drain().into_iter().next().expect("a message")
+    }
+
+    fn fetch(id: u64, from_ms: i64, to_ms: i64) -> Fetch {
+        let series = vec!["memory.used_percent".into()];
+        Fetch {
+            id,
+            host: 0,
+            request: HistoryRequest { series, from_ms, to_ms, resolution: Resolution::Raw, max_points: 0 },
+        }
+    }
+
+    #[test]
+    fn the_reader_answers_from_the_local_store_and_says_when_there_is_none() {
+        let dir = std::env::temp_dir().join(format!("cm-local-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = unix_ms() as i64;
+        let (mut store, _) = Store::open(&dir, Retention::default(), now).unwrap();
+        for (ago, v) in [(60_000, 40.0), (30_000, 50.0)] {
+            store.record(now - ago, &[Sample { name: "memory.used_percent".into(), value: v }]).unwrap();
+        }
+        let (tx, rx) = inbox::inbox();
+        let reader = spawn_history(Some(dir.clone()), tx).unwrap();
+        assert_eq!(next(&rx), Msg::HistorySource { host: 0, available: Ok(()) });
+        reader.send(fetch(1, now - 3_600_000, now + 1)).unwrap();
+        let Msg::HistoryAnswer { fetch: answered, answer } = next(&rx) else { panic!("not an answer") };
+        assert_eq!(answered.id, 1);
+        let answer = answer.unwrap();
+        let values: Vec<f64> = answer.series[0].2.iter().map(|p| p.mean).collect();
+        assert_eq!(values, [40.0, 50.0]);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (tx, rx) = inbox::inbox();
+        let empty = spawn_history(Some(dir.join("never")), tx).unwrap();
+        next(&rx);
+        empty.send(fetch(2, now - 3_600_000, now + 1)).unwrap();
+        let Msg::HistoryAnswer { answer, .. } = next(&rx) else { panic!("not an answer") };
+        assert!(answer.as_ref().unwrap_err().contains("never"), "the error names the place: {answer:?}");
+
+        let (tx, rx) = inbox::inbox();
+        let nowhere = spawn_history(None, tx).unwrap();
+        assert!(matches!(next(&rx), Msg::HistorySource { available: Err(_), .. }));
+        nowhere.send(fetch(3, 0, 1)).unwrap();
+        assert!(matches!(next(&rx), Msg::HistoryAnswer { answer: Err(_), .. }));
+    }
 }

@@ -12,17 +12,25 @@ use cm_agent::{AgentCore, CoreConfig};
 
 use cm_dashboard::app::{Action, App, Connection, HostEntry, Msg};
 use cm_dashboard::config::DashboardConfig;
+use cm_dashboard::export::{Export, When};
+use cm_dashboard::history::Fetch;
 use cm_dashboard::inbox::{self, Wait};
 use cm_dashboard::redraw::Redraw;
 use cm_dashboard::{local, remote, terminal, unix_ms};
+use cm_history::export::Format;
+use cm_proto::history::Resolution;
+use std::io::Write;
 
 #[derive(Parser)]
 #[command(
     name = "cm-dashboard",
     version,
-    about = "Terminal dashboard for cm-agent hosts; with no hosts configured it shows this machine"
+    about = "Terminal dashboard for cm-agent hosts; with no hosts configured it shows this machine",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Collect once, print, and exit instead of starting the interactive view.
     #[arg(long)]
     once: bool,
@@ -54,6 +62,57 @@ struct Cli {
     wait: f64,
 }
 
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Write a range of a host's history to standard output, as CSV or JSON.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    cm-dashboard export --host srv01 memory.used_percent 'fs.*.used_percent' --since 7d\n  \
+    cm-dashboard export --host srv01 cpu.load1 --from 2026-12-01 --to 2026-12-02T12:00:00Z --resolution 1m --format json\n\n\
+    Series names: docs/SERIES.md. Times are UTC.")]
+struct ExportArgs {
+    /// The host, as the fleet configuration names it. Without a fleet
+    /// configuration, this machine's local history is read and --host may be left out.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// Series names or globs, as docs/SERIES.md lists them: cpu.utilisation_percent,
+    /// memory.used_percent, fs.*.used_percent, drive.nvme0n1.wear_percent...
+    #[arg(required = true, value_name = "SERIES")]
+    series: Vec<String>,
+    /// How far back from now: 90s, 10m, 48h, 7d, 2w, 1y [default: 24h].
+    #[arg(long, value_name = "SPAN", conflicts_with_all = ["from", "to"])]
+    since: Option<String>,
+    /// The start: an RFC 3339 time (2026-12-02T06:30:00Z, an offset such as
+    /// +02:00 allowed) or a date (2026-12-02, midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// The end (not included), written like --from [default: now].
+    #[arg(long, value_name = "TIME", requires = "from")]
+    to: Option<String>,
+    /// raw: every sample; 1m, 1h: rollups with min, max, mean and count;
+    /// auto: the finest the agent has that covers the range in at most 2000 points a series.
+    #[arg(long, value_name = "RES", default_value = "auto", value_parser = parse_resolution)]
+    resolution: Resolution,
+    /// csv: a header row, then one row a point, times in RFC 3339;
+    /// json: an array of {series, ts, value}, or {series, ts, min, max, mean, count} for rollups.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = Format::parse)]
+    format: Format,
+    /// The fleet configuration: the hosts and the dashboard's certificates
+    /// (default as for the dashboard itself; without one, this machine).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Read this machine's local history even if a fleet configuration exists.
+    #[arg(long, conflicts_with = "config")]
+    local: bool,
+}
+
+fn parse_resolution(s: &str) -> Result<Resolution, String> {
+    Resolution::parse(s).ok_or_else(|| format!("{s:?}: expected raw, 1m, 1h or auto"))
+}
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.split_once('x').ok_or("expected COLSxROWS, like 100x30")?;
     let parse = |v: &str| v.parse::<u16>().map_err(|_| format!("{v:?} is not a number of cells"));
@@ -74,7 +133,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// `cm-dashboard export`: the fleet's host over the wire, or this machine's
+/// local store without a fleet.
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    let when = match (args.since, args.from) {
+        (_, Some(from)) => When::Between { from, to: args.to },
+        (since, None) => When::Since(since.unwrap_or_else(|| "24h".into())),
+    };
+    let job = Export { host: args.host, series: args.series, when, resolution: args.resolution, format: args.format };
+    let now = unix_ms() as i64;
+    let request = job.request(now)?;
+    let fleet = match (&args.config, args.local) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => DashboardConfig::default_path(),
+        (None, true) => None,
+    };
+    let answer = match fleet {
+        Some(path) => {
+            let config = DashboardConfig::load(&path).map_err(anyhow::Error::msg)?;
+            job.from_fleet(&config, &path, &request)?
+        }
+        None => job.from_local(cm_history::store::dashboard_dir().as_deref(), &request, now)?,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match cm_dashboard::export::write(&answer, job.format, &mut out).and_then(|()| Ok(out.flush()?)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // The reader had enough (`| head`): not an error.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Command::Export(args)) = cli.command {
+        return export(args);
+    }
     if let Some(file) = &cli.check_config {
         DashboardConfig::load(file).map_err(anyhow::Error::msg)?;
         println!("{}: ok", file.display());
@@ -101,13 +196,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
+    let history = local::spawn_history(cm_history::store::dashboard_dir(), tx.clone())?;
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
         std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
     }
-    interactive(App::local(unix_ms()), tx, rx, move || {
-        let _ = req_tx.send(local::Request::Refresh);
-    })?;
+    interactive(
+        App::local(unix_ms()),
+        tx,
+        rx,
+        move || {
+            let _ = req_tx.send(local::Request::Refresh);
+        },
+        |fetch| {
+            let _ = history.send(fetch);
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,13 +230,13 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
     let mut app = App::remote(hosts, unix_ms());
     let (tx, rx) = inbox::inbox();
     // Dropped on every way out of here, which closes the connections.
-    let _pool = remote::spawn(config, tx.clone())?;
+    let pool = remote::spawn(config, tx.clone())?;
     if cli.json_lines {
         terminal::spawn_signal_listener(tx)?;
         return json_lines(app, rx);
     }
     if !cli.once {
-        interactive(app, tx, rx, || {})?;
+        interactive(app, tx, rx, || {}, |fetch| pool.fetch(fetch))?;
         return Ok(ExitCode::SUCCESS);
     }
     // Wait until every host has sent a snapshot, or the time is up.
@@ -144,6 +248,7 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
         for msg in rx.drain() {
             app.update(msg);
         }
+        app.take_fetches(); // one screen or state, no history
     }
     app.update(Msg::Tick(unix_ms()));
     for host in 0..app.hosts.len() {
@@ -176,6 +281,7 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
                         return Ok(ExitCode::SUCCESS);
                     }
                 }
+                app.take_fetches(); // the lines carry no history
                 continue;
             }
             Wait::TimedOut => {}
@@ -209,8 +315,15 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
 
 /// The interactive loop: draw when something changed (at most at the frame
 /// rate) or the clock must move, sleep until a message comes or the next frame
-/// is due, apply everything waiting.
-fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: impl Fn()) -> Result<()> {
+/// is due, apply everything waiting, and send the history requests that
+/// became due to `fetch`.
+fn interactive(
+    mut app: App,
+    tx: inbox::Sender,
+    rx: inbox::Receiver,
+    refresh: impl Fn(),
+    fetch: impl Fn(Fetch),
+) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
     terminal::spawn_input_reader(tx);
@@ -222,6 +335,7 @@ fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: im
             term.draw(&app)?;
             redraw.drew(&mut app, now);
         }
+        app.take_fetches().into_iter().for_each(&fetch);
         match rx.wait_until(redraw.next(&app, now)) {
             Wait::Ready => {}
             Wait::TimedOut => continue,
@@ -242,6 +356,7 @@ fn interactive(mut app: App, tx: inbox::Sender, rx: inbox::Receiver, refresh: im
             Action::Refresh => refresh(),
             Action::None => {}
         }
+        app.take_fetches().into_iter().for_each(&fetch);
     }
     drop(term);
     Ok(())

@@ -3,17 +3,23 @@
 //! always attributed to the host its connection dialled (whose certificate the
 //! TLS layer checked), never to a name read from the snapshot. Dials start a
 //! little apart; leaving closes every connection.
+//!
+//! History requests ([`Pool::fetch`]) go to the host's task, which asks on
+//! its live connection, each on a stream of its own beside the subscription,
+//! when the agent speaks protocol 1.2 or later. Every request is answered,
+//! with an error when there is no connection or no history to ask.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cm_net::client::subscribe;
+use cm_net::client::{history, subscribe};
 use cm_net::{code, tls, Identity, Role};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::app::{Connection, Msg};
 use crate::config::{DashboardConfig, HostConfig};
+use crate::history::Fetch;
 use crate::inbox::Sender;
 use crate::unix_ms;
 
@@ -23,6 +29,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// live again within about 3 s.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one history request may take, answer included.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(15);
+/// The first protocol minor version whose agents answer history requests.
+pub const HISTORY_MINOR: u16 = 2;
 
 /// The least time between the starts of two dials. A fleet dialled at once
 /// (at start-up, or when the network comes back) answers at once too, and
@@ -42,6 +52,19 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 pub struct Pool {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Each host's task takes its history requests from here.
+    fetches: Vec<mpsc::UnboundedSender<Fetch>>,
+}
+
+impl Pool {
+    /// Hands a history request to its host's task; the answer comes back as
+    /// a message. A pool that is stopping drops it, and the app gives up on
+    /// it after a while.
+    pub fn fetch(&self, fetch: Fetch) {
+        if let Some(tx) = self.fetches.get(fetch.host) {
+            let _ = tx.send(fetch);
+        }
+    }
 }
 
 impl Drop for Pool {
@@ -59,6 +82,7 @@ pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<Pool> 
     let role = identity.role().unwrap_or(Role::Dashboard);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let (fetches, mut fetch_queues): (Vec<_>, Vec<_>) = config.hosts.iter().map(|_| mpsc::unbounded_channel()).unzip();
     let thread = std::thread::Builder::new().name("fleet".into()).spawn(move || {
         runtime.block_on(async move {
             let endpoint = match tls::client(&identity) {
@@ -74,9 +98,9 @@ pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<Pool> 
             };
             let dials = Arc::new(DialPacer::new());
             let mut tasks = tokio::task::JoinSet::new();
-            for (i, host) in config.hosts.into_iter().enumerate() {
+            for (i, (host, queue)) in config.hosts.into_iter().zip(fetch_queues.drain(..)).enumerate() {
                 let dial = Dial { endpoint: endpoint.clone(), pacer: dials.clone(), role };
-                tasks.spawn(watch_host(dial, i, host, messages.clone()));
+                tasks.spawn(watch_host(dial, i, host, queue, messages.clone()));
             }
             tokio::select! {
                 _ = stopped => {}
@@ -89,7 +113,7 @@ pub fn spawn(config: DashboardConfig, messages: Sender) -> anyhow::Result<Pool> 
             let _ = tokio::time::timeout(CLOSE_GRACE, endpoint.wait_idle()).await;
         })
     })?;
-    Ok(Pool { stop: Some(stop), thread: Some(thread) })
+    Ok(Pool { stop: Some(stop), thread: Some(thread), fetches })
 }
 
 /// Hands out the start times of dials, at least [`DIAL_SPACING`] apart. A
@@ -126,22 +150,43 @@ struct Dial {
 }
 
 /// Keeps one host subscribed for as long as the UI listens.
-async fn watch_host(dial: Dial, index: usize, host: HostConfig, tx: Sender) {
+async fn watch_host(
+    dial: Dial,
+    index: usize,
+    host: HostConfig,
+    mut fetches: mpsc::UnboundedReceiver<Fetch>,
+    tx: Sender,
+) {
     let mut backoff = MIN_BACKOFF;
     let send_state = |connection: Connection, interval_ms: Option<u64>| {
         tx.send(Msg::Connection { host: index, connection, interval_ms }).is_ok()
     };
     loop {
-        let reason = match connect_and_stream(&dial, index, &host, &tx, &mut backoff).await {
+        let reason = match connect_and_stream(&dial, index, &host, &tx, &mut backoff, &mut fetches).await {
             Ok(()) => return, // the UI is gone
             Err(reason) => reason,
         };
-        if !send_state(Connection::Unreachable { reason }, None) {
+        if !send_state(Connection::Unreachable { reason: reason.clone() }, None) {
             return;
         }
-        tokio::time::sleep(backoff).await;
+        // Requests that come while there is no connection are answered at once.
+        let pause = tokio::time::sleep(backoff);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                fetch = fetches.recv() => match fetch {
+                    Some(fetch) => answer(&tx, fetch, Err(format!("{} is not connected: {reason}", host.name))),
+                    None => return,
+                },
+            }
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+fn answer(tx: &Sender, fetch: Fetch, answer: Result<cm_proto::history::Answer, String>) {
+    let _ = tx.send(Msg::HistoryAnswer { fetch, answer });
 }
 
 /// One subscription, until it ends. `Ok` only when the UI stopped listening.
@@ -151,6 +196,7 @@ async fn connect_and_stream(
     host: &HostConfig,
     tx: &Sender,
     backoff: &mut Duration,
+    fetches: &mut mpsc::UnboundedReceiver<Fetch>,
 ) -> Result<(), String> {
     let target = host.target();
     let addr = tokio::net::lookup_host(&target)
@@ -167,17 +213,42 @@ async fn connect_and_stream(
     if tx.send(connected).is_err() {
         return Ok(());
     }
+    let w = &sub.welcome;
+    let no_history = (w.minor < HISTORY_MINOR).then(|| {
+        format!("agent {} speaks protocol {}.{}, history needs 1.{HISTORY_MINOR}", w.agent_version, w.major, w.minor)
+    });
+    if tx.send(Msg::HistorySource { host: index, available: no_history.clone().map_or(Ok(()), Err) }).is_err() {
+        return Ok(());
+    }
+    let conn = sub.conn.clone();
     loop {
-        match sub.next_snapshot().await {
-            Ok(Some(snapshot)) => {
-                let msg = Msg::Snapshot { host: index, snapshot: Box::new(snapshot), received_ms: unix_ms() };
-                if tx.send(msg).is_err() {
-                    sub.conn.close(code::DONE.into(), b"dashboard closing");
-                    return Ok(());
+        tokio::select! {
+            next = sub.next_snapshot() => match next {
+                Ok(Some(snapshot)) => {
+                    let msg = Msg::Snapshot { host: index, snapshot: Box::new(snapshot), received_ms: unix_ms() };
+                    if tx.send(msg).is_err() {
+                        conn.close(code::DONE.into(), b"dashboard closing");
+                        return Ok(());
+                    }
                 }
-            }
-            Ok(None) => return Err("the agent ended the stream".into()),
-            Err(e) => return Err(sub.conn.close_reason().map_or_else(|| e.to_string(), |r| r.to_string())),
+                Ok(None) => return Err("the agent ended the stream".into()),
+                Err(e) => return Err(conn.close_reason().map_or_else(|| e.to_string(), |r| r.to_string())),
+            },
+            fetch = fetches.recv() => match fetch {
+                // Each request on its own stream, so that a long answer holds up neither
+                // the snapshots nor the other requests.
+                Some(fetch) => match &no_history {
+                    None => {
+                        let (conn, tx) = (conn.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let got = history(&conn, &fetch.request, HISTORY_TIMEOUT).await.map_err(|e| e.to_string());
+                            answer(&tx, fetch, got);
+                        });
+                    }
+                    Some(why) => answer(tx, fetch, Err(why.clone())),
+                },
+                None => return Ok(()), // the pool is gone
+            },
         }
     }
 }

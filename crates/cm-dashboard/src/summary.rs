@@ -17,6 +17,8 @@ pub struct Summary {
     pub ram_percent: Option<f64>,
     /// The most worn drive's wear, from SMART.
     pub wear_percent: Option<f64>,
+    /// The fullest filesystem's use.
+    pub disk_percent: Option<f64>,
     /// Services that are ok, and all watched services; `None` without a
     /// systemd source.
     pub services: Option<(usize, usize)>,
@@ -46,6 +48,12 @@ impl Summary {
             cpu_percent: s.cpu.as_ref().and_then(|c| c.utilisation_percent),
             ram_percent: s.memory.as_ref().map(|m| m.used_percent()),
             wear_percent: s.drives.iter().filter_map(|d| d.health.as_ref()?.wear_percent).reduce(f64::max),
+            disk_percent: s
+                .filesystems
+                .iter()
+                .filter(|f| f.used_bytes + f.available_bytes > 0)
+                .map(|f| f.used_percent())
+                .reduce(f64::max),
             services: s
                 .services
                 .as_ref()
@@ -271,6 +279,22 @@ mod tests {
             with_reason += usize::from(summary.reason.is_some());
         }
         assert!((1_000..4_900).contains(&with_reason), "the cases cover hosts with and without reasons: {with_reason}");
+    }
+
+    #[test]
+    fn the_disk_figure_is_the_fullest_filesystem_that_was_measured() {
+        let fs = |m: &str, used, available| Filesystem {
+            mount_point: m.into(),
+            used_bytes: used,
+            available_bytes: available,
+            ..Default::default()
+        };
+        let s = HostSnapshot {
+            filesystems: vec![fs("/", 30, 70), fs("/var", 90, 10), fs("/mnt/gone", 0, 0)],
+            ..Default::default()
+        };
+        assert_eq!(Summary::of(&s).disk_percent, Some(90.0));
+        assert_eq!(Summary::of(&HostSnapshot::default()).disk_percent, None);
     }
 
     #[test]

@@ -7,40 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cm_agent::config::AgentConfig;
-use common::{free_port, Fleet, Tmux};
-
-/// An agent serving `name` on `port`, until dropped.
-struct Agent {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Agent {
-    fn start(fleet: &Fleet, name: &str, port: u16) -> Agent {
-        let config = AgentConfig::parse(Path::new("test"), &fleet.agent_config(name, port)).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(cm_agent::serve::run_until(config, async move {
-                let _ = stopped.await;
-            }))
-            .unwrap();
-        });
-        Agent { stop: Some(stop), thread: Some(thread) }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use common::{free_port, Agent, Fleet, Tmux};
 
 fn once(config: &Path, wait: &str) -> (bool, serde_json::Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cm-dashboard"))

@@ -7,7 +7,8 @@ use ratatui::Frame;
 
 use cm_proto::Status;
 
-use crate::app::App;
+use crate::app::{App, View};
+use crate::history::Window;
 use crate::theme;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -15,6 +16,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .map(|(key, what)| Line::from(vec![Span::styled(format!(" {key:>6}  "), theme::key()), Span::raw(what)]))
         .collect();
     lines.push(Line::raw(""));
+    if app.view == View::Chart {
+        lines.push(Line::styled(" Chart", theme::header()));
+        lines.push(Line::raw("   line: each bucket's mean"));
+        lines.push(Line::raw("   band ░: each bucket's min to max"));
+    } else {
+        let span = |w: Window| w.label();
+        lines.push(Line::styled(" Sparklines", theme::header()));
+        lines.push(Line::raw(format!("   {}: CPU, memory, temperatures", span(Window::LAST_HOUR))));
+        lines.push(Line::raw(format!(
+            "   {}: filesystems  {}: wear",
+            span(Window::LAST_DAY),
+            span(Window::LAST_MONTH)
+        )));
+    }
     lines.push(Line::styled(" Row colors", theme::header()));
     for (status, meaning) in [
         (Status::Ok, "ok: within every threshold"),

@@ -2,35 +2,65 @@
 //! backups. A row's color is its status.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::Line;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use cm_proto::series;
 use cm_proto::{HostSnapshot, Status};
 
+use super::spark::sparkline;
 use super::wrapped::Wrapped;
 use crate::app::HostEntry;
+use crate::history::{HostHistory, Source};
 use crate::{format, theme};
 
-pub fn render(host: &HostEntry, now_ms: u64, frame: &mut Frame, area: Rect) {
+/// Sparklines of one host, with the row under the cursor marked.
+struct Sparks<'a> {
+    history: &'a HostHistory,
+    row: Option<&'a str>,
+}
+
+impl Sparks<'_> {
+    /// `series`' sparkline, `width` wide, reversed when the cursor is on it.
+    fn spark(&self, series: &str, width: usize) -> Span<'static> {
+        let text = sparkline(series, self.history.tracks.get(series), self.history.latest_ms, width);
+        let style = if self.row == Some(series) { theme::dim().add_modifier(Modifier::REVERSED) } else { theme::dim() };
+        Span::styled(text, style)
+    }
+}
+
+/// Columns of the sparklines in the storage table and under the CPU.
+const STORAGE_SPARK: usize = 10;
+const CPU_SPARK: usize = 30;
+
+/// Draws `host`; `row` is the series under the cursor.
+pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Frame, area: Rect) {
     let Some(snap) = &host.snapshot else {
         let text = format!(" waiting for the first snapshot from {} ...", host.name);
         frame.render_widget(Paragraph::new(Line::styled(text, theme::dim())), area);
         return;
     };
-    // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
-    let left = Wrapped(cpu_gpu_lines(snap).into_iter().chain(nixos_lines(snap, now_ms)).collect());
-    let right = Wrapped(memory_lines(snap));
+    let sparks = Sparks { history: &host.history, row };
     let left_width = area.width * 55 / 100;
     let right_width = area.width.saturating_sub(left_width + 3);
+    // Long lines (an error message, a deep tmpfs path) wrap rather than vanish.
+    let left = Wrapped(
+        cpu_gpu_lines(snap, &sparks, usize::from(left_width))
+            .into_iter()
+            .chain(history_note(&host.history))
+            .chain(nixos_lines(snap, now_ms))
+            .collect(),
+    );
+    let right = Wrapped(memory_lines(snap, &sparks, usize::from(right_width)));
     // Tables are lines in columns; notes in them (reasons, errors) wrap.
     let table = |header: &[&str], rows: Vec<TableRow>, widths: &[usize]| {
         Wrapped(std::iter::once(TableRow::header(header)).chain(rows).map(|row| row.line(area.width, widths)).collect())
     };
     let storage = table(
         &["Storage", "capacity", "used", "use", "wear", "temp", "power-on", "health"],
-        storage_rows(snap),
+        storage_rows(snap, &sparks, now_ms),
         STORAGE_WIDTHS,
     );
     let service_header: &[&str] = match &snap.services {
@@ -103,7 +133,15 @@ fn collector_error(snap: &HostSnapshot, name: &str, label: &str) -> Option<Line<
     Some(Line::styled(format!("{label:<5}error: {error}"), theme::status(Status::Unknown)))
 }
 
-fn cpu_gpu_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
+/// Why the sparklines hold only what arrived since the dashboard started.
+fn history_note(history: &HostHistory) -> Option<Line<'static>> {
+    match &history.source {
+        Source::Unavailable(why) => Some(Line::styled(format!("     no stored history: {why}"), theme::dim())),
+        _ => history.error.as_ref().map(|e| Line::styled(format!("     history: {e}"), theme::status(Status::Unknown))),
+    }
+}
+
+fn cpu_gpu_lines(snap: &HostSnapshot, sparks: &Sparks, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     match &snap.cpu {
         Some(c) => {
@@ -120,6 +158,10 @@ fn cpu_gpu_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
             lines.push(Line::styled(text, theme::status(c.status)));
             let model = c.model.as_deref().map(short_cpu_model).unwrap_or_default();
             lines.push(Line::styled(format!("     {} CPUs  {model}", c.logical_cpus), theme::dim()));
+            if c.utilisation_percent.is_some() {
+                let spark = sparks.spark("cpu.utilisation_percent", CPU_SPARK.min(width.saturating_sub(9)));
+                lines.push(Line::from(vec![Span::raw("     "), spark, Span::styled(" 1h", theme::dim())]));
+            }
         }
         None => lines.extend(collector_error(snap, "cpu", "CPU").or(Some(Line::styled("CPU  -", theme::dim())))),
     }
@@ -171,16 +213,22 @@ fn nixos_lines(snap: &HostSnapshot, now_ms: u64) -> Vec<Line<'static>> {
     lines
 }
 
-fn memory_lines(snap: &HostSnapshot) -> Vec<Line<'static>> {
+/// The most columns of the memory sparkline, and the fewest worth drawing.
+const MEMORY_SPARK: (usize, usize) = (16, 6);
+
+fn memory_lines(snap: &HostSnapshot, sparks: &Sparks, width: usize) -> Vec<Line<'static>> {
     let Some(m) = &snap.memory else {
         return collector_error(snap, "memory", "RAM").into_iter().collect();
     };
     let mut lines = Vec::new();
     let estimated = if m.available_estimated { " (estimated)" } else { "" };
-    lines.push(Line::styled(
-        format!("RAM  {} {:.0}%{estimated}", format::iec_pair(m.used_bytes, m.total_bytes), m.used_percent()),
-        theme::status(m.status),
-    ));
+    let text = format!("RAM  {} {:.0}%{estimated}", format::iec_pair(m.used_bytes, m.total_bytes), m.used_percent());
+    let room = width.saturating_sub(text.chars().count() + 1).min(MEMORY_SPARK.0);
+    let mut ram = vec![Span::styled(text, theme::status(m.status))];
+    if room >= MEMORY_SPARK.1 && m.total_bytes > 0 {
+        ram.extend([Span::raw(" "), sparks.spark("memory.used_percent", room)]);
+    }
+    lines.push(Line::from(ram));
     if m.swap_total_bytes > 0 {
         lines.push(Line::raw(format!("swap {}", format::iec_pair(m.swap_used_bytes, m.swap_total_bytes))));
     } else {
@@ -227,11 +275,14 @@ const BACKUP_WIDTHS: &[usize] = &[8, 10, 10, 9, 10];
 /// Widths of the service columns after the first.
 const SERVICE_WIDTHS: &[usize] = &[12, 13, 5, 8, 8, 9];
 
-/// One line of a table: either cells in columns, or a note that spans the
-/// whole width (a drive's reason, a collector error).
+/// One line of a table: cells in columns, cells followed by free text (a
+/// filesystem's sparkline and forecast), or a note that spans the whole width
+/// (a drive's reason, a collector error, its sparklines).
 enum TableRow {
     Cells(Vec<String>, Style),
+    CellsThen(Vec<String>, Style, Vec<Span<'static>>),
     Note(String, Style),
+    Spans(Vec<Span<'static>>),
 }
 
 impl TableRow {
@@ -242,17 +293,26 @@ impl TableRow {
     /// The row as a line `width` wide: the first column takes what the fixed
     /// `widths` of the others leave.
     fn line(self, width: u16, widths: &[usize]) -> Line<'static> {
+        // The first `columns` columns of `cells`.
+        let cells = |cells: &[String], columns: usize| {
+            let fixed: usize = widths.iter().map(|w| w + 1).sum();
+            let first = (width as usize).saturating_sub(fixed).max(8);
+            let mut text = fit(cells.first().map_or("", String::as_str), first);
+            for (i, w) in widths.iter().enumerate().take(columns.saturating_sub(1)) {
+                text.push(' ');
+                text.push_str(&fit(cells.get(i + 1).map_or("", String::as_str), *w));
+            }
+            text
+        };
         match self {
             TableRow::Note(text, style) => Line::styled(text, style),
-            TableRow::Cells(cells, style) => {
-                let fixed: usize = widths.iter().map(|w| w + 1).sum();
-                let first = (width as usize).saturating_sub(fixed).max(8);
-                let mut text = fit(cells.first().map_or("", String::as_str), first);
-                for (i, w) in widths.iter().enumerate() {
-                    text.push(' ');
-                    text.push_str(&fit(cells.get(i + 1).map_or("", String::as_str), *w));
-                }
-                Line::styled(text.trim_end().to_owned(), style)
+            TableRow::Spans(spans) => Line::from(spans),
+            TableRow::Cells(row, style) => Line::styled(cells(&row, widths.len() + 1).trim_end().to_owned(), style),
+            TableRow::CellsThen(row, style, tail) => {
+                let text = cells(&row, row.len());
+                let mut spans = vec![Span::styled(text, style), Span::raw(" ")];
+                spans.extend(tail);
+                Line::from(spans)
             }
         }
     }
@@ -270,7 +330,34 @@ fn fit(s: &str, width: usize) -> String {
     }
 }
 
-fn storage_rows(snap: &HostSnapshot) -> Vec<TableRow> {
+/// A drive's sparklines, under its row: wear (30 days) with the date it
+/// reaches 100 %, and temperature (the last hour).
+fn drive_trends(d: &cm_proto::Drive, sparks: &Sparks, now_ms: u64) -> Option<TableRow> {
+    let h = d.health.as_ref()?;
+    let mut spans = vec![Span::raw("    ")];
+    if h.wear_percent.is_some() {
+        spans.extend([
+            Span::styled("wear ", theme::dim()),
+            sparks.spark(&series::drive(&d.name, "wear_percent"), STORAGE_SPARK),
+        ]);
+        if let Some(f) = &d.worn_out {
+            spans.push(Span::styled(
+                format!(" worn out {}", cm_history::forecast::describe(f, now_ms as i64)),
+                theme::status(d.status),
+            ));
+        }
+    }
+    if h.temperature_celsius.is_some() {
+        if spans.len() > 1 {
+            spans.push(Span::raw("   "));
+        }
+        let name = series::drive(&d.name, "temperature_celsius");
+        spans.extend([Span::styled("temp ", theme::dim()), sparks.spark(&name, STORAGE_SPARK)]);
+    }
+    (spans.len() > 1).then_some(TableRow::Spans(spans))
+}
+
+fn storage_rows(snap: &HostSnapshot, sparks: &Sparks, now_ms: u64) -> Vec<TableRow> {
     let mut rows = Vec::new();
     if let Some(error) = snap.collector("storage").and_then(|c| c.error.as_deref()) {
         rows.push(TableRow::Note(format!("error: {error}"), theme::status(Status::Unknown)));
@@ -288,8 +375,18 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<TableRow> {
                 ("-".into(), "-".into())
             };
             let name = format!("  {} {}", f.mount_point, f.fstype);
-            let cells = [name, String::new(), used, pct, String::new(), String::new(), String::new(), String::new()];
-            rows.push(TableRow::Cells(cells.into(), theme::status(f.status)));
+            let cells = vec![name, String::new(), used, pct];
+            let mut tail = Vec::new();
+            if measured {
+                tail.push(sparks.spark(&series::filesystem(&f.mount_point, "used_percent"), STORAGE_SPARK));
+            }
+            if let Some(full) = &f.full {
+                tail.push(Span::styled(
+                    format!(" full {}", cm_history::forecast::describe(full, now_ms as i64)),
+                    theme::status(f.status),
+                ));
+            }
+            rows.push(TableRow::CellsThen(cells, theme::status(f.status), tail));
         }
     };
     for d in &snap.drives {
@@ -319,6 +416,7 @@ fn storage_rows(snap: &HostSnapshot) -> Vec<TableRow> {
         if let Some(f) = h.and_then(|h| h.findings.first()).filter(|f| f.status != Status::Ok) {
             rows.push(TableRow::Note(format!("  ! {}", f.text), theme::status(f.status)));
         }
+        rows.extend(drive_trends(d, sparks, now_ms));
         fs_rows(Some(d.name.as_str()), &mut rows);
     }
     if snap.filesystems.iter().any(|f| f.drive.is_none()) {

@@ -1,8 +1,11 @@
 //! Rendering: a pure function of [`App`] into a frame. No I/O, no mutation.
 
+mod chart;
 mod help;
 mod host;
 mod overview;
+mod picker;
+mod spark;
 mod wrapped;
 
 use ratatui::layout::Rect;
@@ -10,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, HostEntry, Scope, View, KEYS};
+use crate::app::{App, Command, HostEntry, Scope, View, KEYS};
 use crate::{format, theme};
 
 /// Smallest terminal that gets the full layout.
@@ -32,13 +35,19 @@ pub fn render(app: &App, frame: &mut Frame) {
             frame.render_widget(Paragraph::new(overview::title_line(app, area.width)).style(theme::title()), title);
             overview::render(app, frame, body);
         }
-        View::Host => {
+        View::Host | View::Chart => {
             let Some(host) = app.selected_host() else { return };
             frame.render_widget(Paragraph::new(title_line(app, host, area.width)).style(theme::title()), title);
-            host::render(host, app.now_ms, frame, body);
+            match (&app.chart, app.view) {
+                (Some(chart), View::Chart) => chart::render(chart, host, frame, body),
+                _ => host::render(host, app.now_ms, app.selected_row().as_deref(), frame, body),
+            }
         }
     }
     frame.render_widget(Paragraph::new(key_bar(app)), keys);
+    if let Some(p) = &app.picker {
+        picker::render(app, p, frame, body);
+    }
     if app.show_help {
         help::render(app, frame, area);
     }
@@ -72,26 +81,30 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
     fill_title(text, width)
 }
 
-/// The bindings that apply here, as the help and key bar show them.
+/// The bindings that apply here, as the help shows them: the ones of every
+/// view first, then this view's; a key this view binds itself is shown once,
+/// with this view's meaning.
 pub(crate) fn visible_keys(app: &App) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-    let scope = match app.view {
-        View::Overview => Scope::Overview,
-        View::Host => Scope::Host,
-    };
-    let remote = app.mode == "remote";
-    KEYS.iter()
-        .filter(move |(_, _, s, label, _)| {
-            // Local mode has one host: no overview, nothing to move between.
-            let here = if remote {
-                *s == scope || *s == Scope::Everywhere
-            } else {
-                *s == Scope::Everywhere && *label != "Tab"
-            };
-            !label.is_empty() && here
-        })
-        .map(|(_, _, _, label, what)| (*label, *what))
+    let own: Vec<&str> = visible(app).filter(|(_, s, ..)| *s != Scope::Everywhere).map(|(_, _, l, _)| l).collect();
+    visible(app)
+        .filter(move |(_, s, l, _)| *s != Scope::Everywhere || !own.contains(l))
+        .map(|(_, _, label, what)| (label, what))
 }
 
+fn visible(app: &App) -> impl Iterator<Item = (Command, Scope, &'static str, &'static str)> + '_ {
+    let scope = app.scope();
+    let local = app.mode == "local";
+    KEYS.iter()
+        .filter(move |(_, command, s, label, _)| {
+            // Local mode has one host: no overview, nothing to move between.
+            let single = local && matches!(command, Command::ToggleView | Command::PrevHost | Command::NextHost);
+            !label.is_empty() && (*s == scope || *s == Scope::Everywhere) && !single
+        })
+        .map(|(_, command, s, label, what)| (*command, *s, *label, *what))
+}
+
+/// The key bar: quit and help, this view's keys, then the rest; each key
+/// with the first word of what it does.
 fn key_bar(app: &App) -> Line<'static> {
     if app.filtering {
         return Line::from(vec![
@@ -100,9 +113,28 @@ fn key_bar(app: &App) -> Line<'static> {
             Span::styled("   Enter keep  Esc clear", theme::dim()),
         ]);
     }
+    if app.picker.is_some() {
+        return Line::from(vec![
+            Span::styled(" type", theme::key()),
+            Span::raw(" to find  "),
+            Span::styled("↑/↓", theme::key()),
+            Span::raw(" select  "),
+            Span::styled("Enter", theme::key()),
+            Span::raw(" chart  "),
+            Span::styled("Esc", theme::key()),
+            Span::raw(" cancel"),
+        ]);
+    }
+    let first = |c: &Command| matches!(c, Command::Quit | Command::Help);
+    let keys: Vec<_> = visible(app).filter(|(_, s, label, _)| !(*label == "Esc" && *s == Scope::Everywhere)).collect();
+    let ordered = keys
+        .iter()
+        .filter(|(c, ..)| first(c))
+        .chain(keys.iter().filter(|(c, s, ..)| !first(c) && *s != Scope::Everywhere))
+        .chain(keys.iter().filter(|(c, s, ..)| !first(c) && *s == Scope::Everywhere));
     let mut spans = vec![Span::raw(" ")];
-    for (key, what) in visible_keys(app).filter(|(k, _)| *k != "Esc") {
-        spans.push(Span::styled(key, theme::key()));
+    for (_, _, key, what) in ordered {
+        spans.push(Span::styled(*key, theme::key()));
         spans.push(Span::raw(format!(" {}  ", what.split(' ').next().unwrap_or(what))));
     }
     Line::from(spans)
@@ -537,7 +569,16 @@ mod tests {
             crossterm::event::KeyModifiers::NONE,
         )));
         let text = render_to_text(&app, 80, 24);
-        for needle in ["help", "quit", "refresh now", "close help", "critical: past a critical threshold"] {
+        for needle in [
+            "help",
+            "quit",
+            "refresh now",
+            "close help",
+            "critical: past a critical threshold",
+            "chart the selected row",
+            "find any series to chart",
+            "24h: filesystems  30d: wear",
+        ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
     }
@@ -573,11 +614,233 @@ mod tests {
 
     #[test]
     fn every_small_size_renders_without_panicking() {
-        let app = app_with(sample());
-        for w in 1..=60 {
-            for h in 1..=20 {
-                render_to_text(&app, w, h);
+        let mut chart = chart_app();
+        let mut picker = app_with_history(sample());
+        picker.update(key('g'));
+        for app in [&app_with(sample()), &app_with_history(with_forecasts()), &chart, &picker] {
+            for w in 1..=60 {
+                for h in 1..=20 {
+                    render_to_text(app, w, h);
+                }
             }
         }
+        chart.update(key('1'));
+        render_to_text(&chart, 300, 80);
+    }
+
+    fn key(c: char) -> Msg {
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    }
+
+    fn code(c: crossterm::event::KeyCode) -> Msg {
+        Msg::Key(crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE))
+    }
+
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+
+    /// What the tests' store holds: CPU waves, memory and /var/lib creep up,
+    /// the SSD wears, temperatures wave.
+    fn stored(series: &str, ts: i64) -> f64 {
+        let now = NOW_MS as i64;
+        let wave = |period: f64| (ts as f64 / period).sin();
+        match series {
+            "cpu.utilisation_percent" => 20.0 + 15.0 * wave(420_000.0),
+            "memory.used_percent" => 25.0 + 6.0 * (ts - (now - HOUR)) as f64 / HOUR as f64,
+            "drive.nvme0n1.wear_percent" => 70.0 + 5.0 * (ts - (now - 30 * DAY)) as f64 / (30 * DAY) as f64,
+            "fs./var/lib.used_percent" => 90.0 + 6.0 * (ts - (now - DAY)) as f64 / DAY as f64,
+            "fs./.used_percent" => 49.0,
+            name if name.ends_with("temperature_celsius") => 45.0 + 6.0 * wave(900_000.0),
+            _ => 0.0,
+        }
+    }
+
+    /// Answers every fetch waiting from [`stored`].
+    fn answer(app: &mut App) -> usize {
+        answer_from(app, stored)
+    }
+
+    fn answer_from(app: &mut App, store: impl Fn(&str, i64) -> f64) -> usize {
+        let fetches = app.take_fetches();
+        for fetch in &fetches {
+            let answer = Ok(crate::history::synthetic_answer(&fetch.request, &store));
+            app.update(Msg::HistoryAnswer { fetch: fetch.clone(), answer });
+        }
+        fetches.len()
+    }
+
+    /// `snap` in local mode, with a store that has answered.
+    fn app_with_history(snap: HostSnapshot) -> App {
+        let mut app = App::local(0);
+        app.update(Msg::HistorySource { host: 0, available: Ok(()) });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(snap), received_ms: NOW_MS - 400 });
+        app.update(Msg::Tick(NOW_MS));
+        assert_eq!(answer(&mut app), 3, "a request per sparkline window");
+        app
+    }
+
+    /// The sample with forecasts: /var/lib full in about 23 days, the SSD worn out in about 120 days.
+    fn with_forecasts() -> HostSnapshot {
+        let mut snap = sample();
+        let days = |d: u64| NOW_MS + d * DAY as u64;
+        snap.filesystems[1].full =
+            Some(Forecast { at_ms: days(23), earliest_ms: days(18), latest_ms: days(31), per_day: 0.2, days: 14.0 });
+        snap.drives[0].worn_out =
+            Some(Forecast { at_ms: days(120), earliest_ms: days(91), latest_ms: days(183), per_day: 0.2, days: 30.0 });
+        snap
+    }
+
+    #[test]
+    fn host_view_with_history_80x24() {
+        insta::assert_snapshot!(render_to_text(&app_with_history(with_forecasts()), 80, 24));
+    }
+
+    #[test]
+    fn sparklines_draw_the_history_and_forecasts_sit_beside_their_value() {
+        let text = render_to_text(&app_with_history(with_forecasts()), 100, 30);
+        let line =
+            |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        // Percentages stand against 0-100: 90 % and up is a full block.
+        assert!(line("/var/lib ext4").ends_with("96%  ██████████ full in 23 d (18-31)"), "{text}");
+        assert!(line("  / ext4").ends_with("49%  ▄▄▄▄▄▄▄▄▄▄"), "49% all day: {text}");
+        assert!(line("    wear ").contains("wear ▆▆▆▆▆▆▆▆▆▆ worn out in 120 d (91-183)"), "{text}");
+        assert!(line("    wear ").contains("temp ▆████▇▅▃▂▁"), "a temperature against its own range: {text}");
+        let cpu = line("1h");
+        assert!(!cpu.contains('·'), "an hour of CPU from the store: {cpu}");
+        assert!(line("RAM ").contains("31% ▃"), "{text}");
+    }
+
+    #[test]
+    fn the_cursor_marks_the_sparkline_enter_charts() {
+        let mut app = app_with_history(sample());
+        let reversed = |app: &App, needle: &str| {
+            let buf = draw(app, 100, 30);
+            let lines = crate::terminal::buffer_text(&buf);
+            let (y, line) = lines.lines().enumerate().find(|(_, l)| l.contains(needle)).unwrap();
+            let x = line.chars().position(|c| "▁▂▃▄▅▆▇█".contains(c)).unwrap() as u16;
+            buf[(x, y as u16)].modifier.contains(ratatui::style::Modifier::REVERSED)
+        };
+        assert!(reversed(&app, " 1h"), "the first row, CPU, to begin with");
+        assert!(!reversed(&app, "/var/lib ext4"));
+        for _ in 0..5 {
+            app.update(code(crossterm::event::KeyCode::Down));
+        }
+        assert!(reversed(&app, "/var/lib ext4"));
+        assert!(!reversed(&app, " 1h"));
+    }
+
+    /// The chart of /var/lib over the last day, its store answered.
+    fn chart_app() -> App {
+        let mut app = app_with_history(with_forecasts());
+        for _ in 0..5 {
+            app.update(code(crossterm::event::KeyCode::Down));
+        }
+        app.update(code(crossterm::event::KeyCode::Enter));
+        assert_eq!(answer(&mut app), 1);
+        app
+    }
+
+    #[test]
+    fn chart_view_80x24() {
+        insta::assert_snapshot!(render_to_text(&chart_app(), 80, 24));
+    }
+
+    #[test]
+    fn the_chart_prints_min_max_and_last_and_labels_its_axes() {
+        let mut app = chart_app();
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains(" fs./var/lib.used_percent  percent   range  1h [24h] 7d  30d"), "{text}");
+        // Rollups of 90 -> 96 % over the day, each +-1, and the live 96.25 %.
+        assert!(text.contains("min 89.0%  max 97.0%  last 96.2%"), "{text}");
+        assert!(text.contains("97.0% ┤") && text.contains("89.0% ┤"), "the axis in the series' unit: {text}");
+        let last = text.lines().rev().nth(1).unwrap();
+        assert!(last.contains("-24h") && last.contains("-12h") && last.ends_with("now"), "{last}");
+        assert!(text.contains("1 1h  2 24h  3 7d  4 30d"), "the range keys are in the key bar: {text}");
+        app.update(key('1'));
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains("range [1h] 24h"), "{text}");
+        assert!(
+            text.contains("min 96.2%  max 96.2%  last 96.2%   loading…"),
+            "until the store answers, the live sample: {text}"
+        );
+        answer(&mut app);
+        let text = render_to_text(&app, 80, 24);
+        assert!(
+            text.contains("min 95.8%  max 96.0%  last 96.2%"),
+            "an hour of raw samples, and the live value: {text}"
+        );
+        assert!(text.contains("30 s buckets"), "{text}");
+    }
+
+    #[test]
+    fn without_stored_history_the_views_say_so() {
+        let mut app = App::local(0);
+        app.update(Msg::HistorySource {
+            host: 0,
+            available: Err("agent 0.1.0 speaks protocol 1.1, history needs 1.2".into()),
+        });
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(sample()), received_ms: NOW_MS - 400 });
+        app.update(Msg::Tick(NOW_MS));
+        assert!(app.take_fetches().is_empty());
+        let text = render_to_text(&app, 140, 30);
+        assert!(text.contains("no stored history: agent 0.1.0 speaks protocol 1.1, history needs 1.2"), "{text}");
+        app.update(code(crossterm::event::KeyCode::Enter));
+        let text = render_to_text(&app, 140, 30);
+        assert!(text.contains("min 12.0%  max 12.0%  last 12.0%   no stored history (agent 0.1.0"), "{text}");
+    }
+
+    #[test]
+    fn the_overview_shows_where_memory_and_the_fullest_filesystem_head() {
+        use crate::app::{Connection, HostEntry};
+        let fleet = || {
+            let mut app = App::remote(vec![HostEntry::new("srv01", "server", Connection::Connecting)], NOW_MS);
+            app.update(Msg::Connection { host: 0, connection: Connection::Connected, interval_ms: Some(2000) });
+            app.update(Msg::HistorySource { host: 0, available: Ok(()) });
+            app.update(Msg::Snapshot { host: 0, snapshot: Box::new(sample()), received_ms: NOW_MS });
+            app
+        };
+        let row = |app: &App| {
+            let text = render_to_text(app, 100, 12);
+            text.lines().find(|l| l.contains("srv01")).unwrap().to_owned()
+        };
+        // Memory up 20 points in the hour, /var/lib down 0.6 points an hour.
+        let mut moving = fleet();
+        answer_from(&mut moving, |name, ts| {
+            let hours = (ts - (NOW_MS as i64 - DAY)) as f64 / HOUR as f64;
+            match name {
+                "memory.used_percent" => 10.0 + 20.0 * (ts - (NOW_MS as i64 - HOUR)) as f64 / HOUR as f64,
+                "fs./var/lib.used_percent" => 99.0 - 0.6 * hours,
+                other => stored(other, ts),
+            }
+        });
+        let moving = row(&moving);
+        assert!(moving.contains(" 31%↑ ") && moving.contains(" 96%↓ "), "{moving}");
+
+        let mut app = fleet();
+        let text = render_to_text(&app, 100, 12);
+        let row = text.lines().find(|l| l.contains("srv01")).unwrap().to_owned();
+        assert!(row.contains(" 31%  ") && row.contains(" 96%  "), "no history yet, no arrow: {row}");
+        answer(&mut app);
+        let text = render_to_text(&app, 100, 12);
+        let header = text.lines().nth(1).unwrap();
+        assert!(header.contains("ram   disk  wear"), "{header}");
+        let row = text.lines().find(|l| l.contains("srv01")).unwrap();
+        // Memory rose 2 points in the last 20 minutes: not enough to turn; /var/lib 0.5 in 4 h: steady too.
+        assert!(row.contains(" 31%→ ") && row.contains(" 96%→ "), "{row}");
+    }
+
+    #[test]
+    fn help_lists_the_chart_keys_in_the_chart() {
+        let mut app = chart_app();
+        app.update(key('?'));
+        let text = render_to_text(&app, 80, 24);
+        for needle in ["1h (the last hour)", "30d (the last 30 days)", "back to the host", "series (previous", "band ░"]
+        {
+            assert!(text.contains(needle), "{needle} missing:\n{text}");
+        }
+        assert_eq!(text.matches(" Esc  ").count(), 1, "Esc once, with the chart's meaning:\n{text}");
     }
 }

@@ -6,13 +6,14 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use crate::app::{App, Connection, HostEntry};
+use crate::history::Trend;
 use crate::{format, theme};
 
-const HEADER: [&str; 9] = ["host", "role", "cpu", "ram", "wear", "services", "nixos", "status", "last change"];
+const HEADER: [&str; 10] = ["host", "role", "cpu", "ram", "disk", "wear", "services", "nixos", "status", "last change"];
 /// Widths of every column but the last, which takes the rest.
-const WIDTHS: [usize; 8] = [14, 12, 5, 5, 5, 9, 12, 7];
+const WIDTHS: [usize; 9] = [14, 11, 5, 5, 5, 5, 8, 11, 7];
 /// The nixos column, shown only when a host of the fleet runs NixOS.
-const NIXOS: usize = 6;
+const NIXOS: usize = 7;
 
 pub fn title_line(app: &App, width: u16) -> Line<'static> {
     let connected = app.hosts.iter().filter(|h| h.connection == Connection::Connected).count();
@@ -62,13 +63,21 @@ fn headline(h: &HostEntry, now_ms: u64) -> String {
 fn cells(h: &HostEntry, now_ms: u64, nixos: bool) -> Vec<String> {
     let s = h.summary.as_ref();
     let pct = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}%"));
+    // Memory and the fullest filesystem carry their trend, when the history
+    // held is long enough to tell one (history::TrendRule).
+    let trend = |v: Option<f64>, t: Option<Trend>| match (v, t) {
+        (Some(v), Some(t)) => format!("{v:.0}%{}", t.arrow()),
+        (v, _) => pct(v),
+    };
+    let trends = &h.history.trends;
     let services = s.and_then(|s| s.services).map_or_else(|| "-".to_string(), |(ok, all)| format!("{ok}/{all}"));
     let status = h.status(now_ms).label().to_string();
     let mut cells = vec![
         h.name.clone(),
         h.role.clone(),
         pct(s.and_then(|s| s.cpu_percent)),
-        pct(s.and_then(|s| s.ram_percent)),
+        trend(s.and_then(|s| s.ram_percent), trends.memory),
+        trend(s.and_then(|s| s.disk_percent), trends.fullest.as_ref().and_then(|(_, t)| *t)),
         pct(s.and_then(|s| s.wear_percent)),
         services,
         s.and_then(|s| s.nixos.clone()).unwrap_or_else(|| "-".to_string()),

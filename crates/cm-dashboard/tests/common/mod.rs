@@ -1,10 +1,11 @@
 #![allow(dead_code)]
 //! Shared helpers for the dashboard's end-to-end tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cm_agent::config::AgentConfig;
 use cm_net::{pki, Role};
 
 /// A fleet's PKI in a temporary directory: a CA, agents srv01 and srv02, and
@@ -51,15 +52,109 @@ impl Fleet {
     }
 
     /// The configuration of an agent serving `name` on loopback `port`, quickly
-    /// (0.5 s intervals) and without systemd.
+    /// (0.5 s intervals), without systemd, keeping its history in
+    /// `state-<name>` of the fleet's directory.
     pub fn agent_config(&self, name: &str, port: u16) -> String {
         format!(
             "host = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
-             [intervals]\ncpu = 0.5\nmemory = 0.5\n[systemd]\nenable = false\n",
+             [intervals]\ncpu = 0.5\nmemory = 0.5\n[systemd]\nenable = false\n[history]\nstate_dir = \"{}\"\n",
             self.file("ca.pem"),
             self.file(&format!("{name}.pem")),
             self.file(&format!("{name}.key")),
+            self.file(&format!("state-{name}")),
         )
+    }
+
+    /// A stand-in for an agent of protocol 1.`minor` serving `name` on
+    /// loopback: it welcomes a hello and holds the connection, nothing more.
+    /// Returns its port; it runs until the process ends.
+    pub fn old_agent(&self, name: &str, minor: u16) -> u16 {
+        use cm_net::{stream, tls, FramedRecv, Identity};
+        use cm_proto::Message;
+        let identity = Identity::load(
+            Path::new(&self.file("ca.pem")),
+            Path::new(&self.file(&format!("{name}.pem"))),
+            Path::new(&self.file(&format!("{name}.key"))),
+        )
+        .unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let name = name.to_owned();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let endpoint = tls::server(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
+                port_tx.send(endpoint.local_addr().unwrap().port()).unwrap();
+                while let Some(incoming) = endpoint.accept().await {
+                    let name = name.clone();
+                    tokio::spawn(async move {
+                        let Ok(conn) = incoming.await else { return };
+                        let Ok((mut send, recv)) = conn.accept_bi().await else { return };
+                        let mut frames = FramedRecv::new(recv, 1 << 16);
+                        let Ok(Some(Message::Hello { .. })) = frames.next().await else { return };
+                        let welcome = Message::Welcome {
+                            host: name,
+                            agent_version: "0.0.9".into(),
+                            major: 1,
+                            minor,
+                            interval_ms: 2_000,
+                        };
+                        if stream::send(&mut send, &welcome).await.is_ok() {
+                            conn.closed().await;
+                        }
+                    });
+                }
+            });
+        });
+        port_rx.recv().unwrap()
+    }
+}
+
+/// An agent serving `name` on `port` (the cm-agent library, in this
+/// process), until dropped.
+pub struct Agent {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    pub fn start(fleet: &Fleet, name: &str, port: u16) -> Agent {
+        Agent::with_config(&fleet.agent_config(name, port))
+    }
+
+    pub fn with_config(text: &str) -> Agent {
+        let config = AgentConfig::parse(Path::new("test"), text).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(cm_agent::serve::run_until(config, async move {
+                let _ = stopped.await;
+            }))
+            .unwrap();
+        });
+        Agent { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it gives a value, for at most 20 s.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) => assert!(start.elapsed() < Duration::from_secs(20), "{what} never happened; last: {last}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
