@@ -44,12 +44,15 @@ fn label_value(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// One metric's samples: the metric, its help, and each instance's value.
+type Family = (Metric, &'static str, Vec<(Option<String>, f64)>);
+
 /// The snapshot in the exposition format; `openmetrics` for OpenMetrics 1.0.
 pub fn render(snapshot: &HostSnapshot, openmetrics: bool) -> String {
     let samples = series::flatten(snapshot);
     let mut out = String::with_capacity(64 * samples.len() + 512);
     // Samples grouped by metric, in the catalogue's order; each metric once.
-    let mut families: Vec<(Metric, &'static str, Vec<(Option<String>, f64)>)> = Vec::new();
+    let mut families: Vec<Family> = Vec::new();
     for s in &samples {
         let Some(shape) = series::shape_of(&s.name) else { continue };
         let metric = series::metric(shape);

@@ -269,6 +269,7 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
             Event::Stream(Ok((s, r))) if send.is_none() => (send, recv) = (Some(s), Some(r)),
             // Every stream after the first carries a history request (1.2).
             Event::Stream(Ok((mut s, mut r))) => {
+                while requests.try_join_next().is_some() {} // count only the ones still running
                 if session.may_read_history() && requests.len() < HISTORY_STREAMS {
                     requests.spawn(history_stream(s, r, shared.history.clone()));
                 } else {

@@ -12,7 +12,7 @@ use cm_proto::history::{HistoryRequest, Resolution};
 
 mod common;
 
-use common::{agent_bin, ok, Agent, Setup};
+use common::{agent_bin, ok, Setup};
 
 const T: Duration = Duration::from_secs(10);
 

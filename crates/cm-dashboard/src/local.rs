@@ -28,7 +28,16 @@ pub enum Request {
 /// `wake` is not needed any more: the core wakes itself when a unit changes
 /// or a slow source answers. It is dropped at once so that `requests` closes
 /// when the UI lets go of its sender.
-pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request>, messages: inbox::Sender) {
+///
+/// History goes to `history` (the XDG data dir's store), or nowhere when it
+/// is `None` (a captured tree is not this machine's history).
+pub fn run(
+    config: CoreConfig,
+    history: Option<std::path::PathBuf>,
+    wake: Sender<Request>,
+    requests: Receiver<Request>,
+    messages: inbox::Sender,
+) {
     drop(wake);
     let core = AgentCore::new(config);
     let handle = core.handle();
@@ -47,12 +56,14 @@ pub fn run(config: CoreConfig, wake: Sender<Request>, requests: Receiver<Request
     });
     // The terminal is the UI's: what history has to say goes into the
     // snapshot's `history` entry, not to stderr.
-    let mut recorder = match cm_history::store::dashboard_dir() {
+    let mut recorder = match history {
         Some(dir) => Recorder::start(
             HistoryConfig { dir, retention: Default::default(), forecast_min_span_ms: 7 * 86_400_000 },
             |_| {},
         ),
-        None => Recorder::off(Some("no history: neither XDG_DATA_HOME nor HOME is set".into())),
+        None => Recorder::off(Some(
+            "no history kept: a captured tree (--sysroot), or neither XDG_DATA_HOME nor HOME set".into(),
+        )),
     };
     core.run(|mut snapshot| {
         recorder.record(&mut snapshot);

@@ -196,10 +196,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
-    let history = local::spawn_history(cm_history::store::dashboard_dir(), tx.clone())?;
+    // A captured tree (--sysroot) is not this machine: it gets no history.
+    let store = cm_history::store::dashboard_dir().filter(|_| cli.sysroot.is_none());
+    let history = local::spawn_history(store.clone(), tx.clone())?;
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());
-        std::thread::Builder::new().name("local-agent".into()).spawn(move || local::run(config, wake, req_rx, tx))?;
+        std::thread::Builder::new()
+            .name("local-agent".into())
+            .spawn(move || local::run(config, store, wake, req_rx, tx))?;
     }
     interactive(
         App::local(unix_ms()),

@@ -617,10 +617,7 @@ impl Reader {
     pub fn open(dir: &Path) -> Result<Reader, HistoryError> {
         let path = dir.join(FILE_NAME);
         if !path.exists() {
-            return Err(HistoryError::Missing {
-                path,
-                why: "no such file (has the agent run with this state directory?)".into(),
-            });
+            return Err(HistoryError::Missing { path, why: "no such file: nothing was recorded there yet".into() });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| HistoryError::sqlite(&path, e))?;
@@ -1041,6 +1038,6 @@ mod tests {
     fn a_missing_store_is_a_clear_error() {
         let dir = tempdir("missing");
         let err = Reader::open(&dir).err().expect("no store");
-        assert!(err.to_string().contains("has the agent run with this state directory"), "{err}");
+        assert!(err.to_string().contains("no such file: nothing was recorded there yet"), "{err}");
     }
 }
