@@ -6,20 +6,21 @@
 #
 #   bench/scrape.sh [--scrapes N] [--no-build]
 #
-# Both are scraped N times (default 300) back to back over one kept-alive
+# Both are scraped N times (default 120), 0.25 s apart (the agent answers at
+# most a burst of 5 and then 5 a second on a connection), over one kept-alive
 # connection with Prometheus' headers; CPU is utime + stime from /proc/PID/stat
-# around the scrapes, minus what the same process spent over the same time
-# idle (measured first), so the agent's own collection is not counted.
+# around the scrapes, minus what the same process spent over as long idle
+# (measured first, over 10 s), so the agent's own collection is not counted.
 # Prints figures and asserts nothing. Installs prometheus-node-exporter with
 # apt-get when missing (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scrapes=300 build=1
+scrapes=120 build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --scrapes) scrapes=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
   esac
 done
 command -v prometheus-node-exporter >/dev/null ||
@@ -79,11 +80,14 @@ print(f"{'':30}{'cm-agent':>12}{'node_exporter':>16}{'ratio':>8}")
 rows = {}
 for name, (pid, port) in targets.items():
     c = connect(port)
-    c0, t0 = cpu(pid), time.monotonic(); time.sleep(3); idle = (cpu(pid) - c0) / (time.monotonic() - t0)
+    c0, t0 = cpu(pid), time.monotonic(); time.sleep(10); idle = (cpu(pid) - c0) / (time.monotonic() - t0)
     body = plain = 0
     c0, t0 = cpu(pid), time.monotonic()
-    for _ in range(n):
+    for i in range(n):
+        time.sleep(max(0, t0 + i * 0.25 - time.monotonic()))
         c.request("GET", "/metrics", headers=H); r = c.getresponse(); b = r.read()
+        if r.status != 200:
+            raise SystemExit(f"{name}: HTTP {r.status}")
         body += len(b); plain += len(gzip.decompress(b) if r.getheader("Content-Encoding") == "gzip" else b)
     wall = time.monotonic() - t0
     used = cpu(pid) - c0 - idle * wall

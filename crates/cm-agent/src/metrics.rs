@@ -8,7 +8,7 @@
 //! waits for the collection thread.
 //!
 //! The server speaks just enough HTTP/1.1 for a scraper: GET or HEAD, a
-//! request head of at most 8 KiB within 5 s, keep-alive, gzip when asked,
+//! request head of at most 8 KiB within 5 s, keep-alive (90 s idle), gzip when asked,
 //! at most 16 connections and a few requests a second on each. Over TLS it
 //! wants a client certificate from the fleet CA with role dashboard or
 //! operator.
@@ -28,8 +28,11 @@ use tokio::sync::watch;
 const MAX_CONNECTIONS: usize = 16;
 /// The most a request head may be.
 const MAX_HEAD: usize = 8 * 1024;
-/// How long a client may take to send a request head, or stay idle between requests.
+/// How long a client may take to send the rest of a request head once it began.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a kept-alive connection may wait for its next request: longer
+/// than Prometheus' default 15 s between scrapes, so it reuses its connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Requests on one connection closer together than this, beyond a burst of
 /// [`BURST`], are answered 429.
 const MIN_GAP: Duration = Duration::from_millis(200);
@@ -168,6 +171,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, remote: Socket
     eprintln!("cm-agent: metrics: refused {remote}: its certificate's role may not read (dashboard or operator may)");
     let body = "certificate role may not read metrics (dashboard or operator may)\n";
     let _ = respond(&mut stream, "403 Forbidden", "text/plain; charset=utf-8", body.as_bytes(), false, false).await;
+    linger(stream).await;
 }
 
 /// What a request asked for.
@@ -274,7 +278,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, latest: La
                 return linger(stream).await;
             }
             let mut chunk = [0u8; 2048];
-            match tokio::time::timeout(HEAD_TIMEOUT, stream.read(&mut chunk)).await {
+            let wait = if buf.is_empty() { IDLE_TIMEOUT } else { HEAD_TIMEOUT };
+            match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                 Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n.min(MAX_HEAD)]),
             }
