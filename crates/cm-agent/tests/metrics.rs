@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{agent_bin, free_tcp_port, ok, Setup};
+use common::{agent_bin, free_tcp_port, ok, Prometheus, Setup};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -164,54 +164,17 @@ fn a_real_prometheus_scrapes_it_over_http_and_mutual_tls() {
     ok(agent_bin().args(["pki", "issue", "--ca", &d, "--name", "prometheus", "--role", "dashboard"]));
     let _a = plain_setup.run();
     let _b = tls_setup.run();
-    let web: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-    let dir = plain_setup.dir.join("prometheus");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
-             - job_name: plain\n  static_configs:\n  - targets: ['{plain}']\n\
-             - job_name: tls\n  scheme: https\n  tls_config:\n    ca_file: {d}/ca.pem\n    cert_file: {d}/prometheus.pem\n    key_file: {d}/prometheus.key\n    server_name: srv01\n  static_configs:\n  - targets: ['{tls}']\n"
-        ),
-    )
-    .unwrap();
-    let mut prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = prom.stderr.take().unwrap();
-    let _prom = Kill(prom);
-    std::thread::spawn(move || std::io::copy(&mut { stderr }, &mut std::io::sink()));
+    let scrape = format!(
+        "- job_name: plain\n  static_configs:\n  - targets: ['{plain}']\n\
+         - job_name: tls\n  scheme: https\n  tls_config:\n    ca_file: {d}/ca.pem\n    cert_file: {d}/prometheus.pem\n    key_file: {d}/prometheus.key\n    server_name: srv01\n  static_configs:\n  - targets: ['{tls}']\n"
+    );
+    let prom = Prometheus::start(&plain_setup.dir.join("prometheus"), &scrape).expect("prometheus starts");
     let want = mem_total_bytes();
-    let deadline = Instant::now() + Duration::from_secs(60);
     for job in ["plain", "tls"] {
-        loop {
-            let path = format!("/api/v1/query?query=cm_memory_total_bytes%7Bjob%3D%22{job}%22%7D");
-            // Prometheus may not listen yet.
-            let answer = TcpStream::connect(web).map(|_| get(web, &path, "").1).unwrap_or_default();
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&answer) {
-                if let Some(value) = v["data"]["result"][0]["value"][1].as_str() {
-                    assert_eq!(value.parse::<f64>().unwrap(), want, "{job}: Prometheus has /proc/meminfo's MemTotal");
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "Prometheus has no cm_memory_total_bytes for job {job}: {answer}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let got = prom.wait(&format!("cm_memory_total_bytes{{job=\"{job}\"}}"), Duration::from_secs(60));
+        assert_eq!(got, want, "{job}: Prometheus has /proc/meminfo's MemTotal");
     }
+    let web = prom.web;
     let targets = get(web, "/api/v1/targets", "").1;
     assert!(!targets.contains("\"health\":\"down\""), "{targets}");
 }

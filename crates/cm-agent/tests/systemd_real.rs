@@ -14,6 +14,8 @@ use cm_collect::systemd::{BackupJob, SystemdCollector, SystemdConfig};
 use cm_collect::SysRoot;
 use cm_proto::{Service, Status};
 
+mod common;
+
 fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/systemd/harness.sh")
 }
@@ -300,4 +302,29 @@ fn real_systemd_units_are_reported_with_their_resources_and_status() {
     }
     c.exec(&["systemctl", "start", "dbus.socket", "dbus.service"]);
     until(&c, &mut col, "cm-healthy.service", Duration::from_secs(20), |s| s.sub_state == "running");
+}
+
+/// A real Prometheus scraping a real `cm-agent run` that watches the
+/// container's units: the unit that fails at boot is a critical status.
+#[test]
+fn prometheus_sees_the_failed_unit_as_critical() {
+    let Some(c) = Container::boot("cm-prom") else { return };
+    let setup = common::Setup::new("systemd-prom", 1.0, None, |_| {});
+    setup.watch_systemd(&["cm-*"]);
+    let metrics = format!("127.0.0.1:{}", common::free_tcp_port());
+    setup.append(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    let bus = format!("unix:path={}/run/dbus/system_bus_socket", c.root());
+    let _agent = setup.run_with(&[("DBUS_SYSTEM_BUS_ADDRESS", &bus)]);
+    let scrape = format!("- job_name: cm\n  static_configs:\n  - targets: ['{metrics}']\n");
+    let Some(prom) = common::Prometheus::start(&setup.dir.join("prometheus"), &scrape) else {
+        assert!(std::env::var("CM_REQUIRE_PROMETHEUS").as_deref() != Ok("1"), "CM_REQUIRE_PROMETHEUS=1: no prometheus");
+        eprintln!("SKIPPED: prometheus (Debian's prometheus package) is not installed");
+        return;
+    };
+    let out = c.exec(&["systemctl", "start", "cm-fails.service"]);
+    assert!(!out.status.success(), "cm-fails is meant to fail");
+    let failed = prom.wait("cm_status{item=\"service.cm-fails.service\"}", Duration::from_secs(90));
+    assert_eq!(failed, 2.0, "cm-fails.service is critical (2) in Prometheus");
+    let healthy = prom.wait("cm_status{item=\"service.cm-healthy.service\"}", Duration::from_secs(30));
+    assert_eq!(healthy, 0.0, "cm-healthy.service is ok (0)");
 }

@@ -82,9 +82,26 @@ impl Setup {
 
     /// Starts the agent and waits until it serves.
     pub fn run(&self) -> Agent {
+        self.run_with(&[])
+    }
+
+    /// Watches the systemd units matching `patterns` instead of none.
+    pub fn watch_systemd(&self, patterns: &[&str]) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let list: Vec<String> = patterns.iter().map(|p| format!("{p:?}")).collect();
+        let with = format!("[systemd]\nenable = true\npatterns = [{}]\n", list.join(", "));
+        std::fs::write(&self.config, text.replace("[systemd]\nenable = false\n", &with)).unwrap();
+    }
+
+    /// Starts the agent with `env` added to its environment and waits until it serves.
+    pub fn run_with(&self, env: &[(&str, &str)]) -> Agent {
         let (dir, addr, config) = (self.dir.clone(), self.addr, &self.config);
-        let mut child =
-            agent_bin().args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
+        let mut cmd = agent_bin();
+        cmd.args(["run", "--config", config.to_str().unwrap()]).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -163,6 +180,70 @@ impl Agent {
 }
 
 impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Prometheus server on loopback (Debian's `prometheus`), killed when dropped.
+pub struct Prometheus {
+    child: Child,
+    pub web: SocketAddr,
+}
+
+impl Prometheus {
+    /// Starts one with `scrape_configs` (YAML, the list's items) scraping every second;
+    /// `None` when there is no prometheus binary.
+    pub fn start(dir: &Path, scrape_configs: &str) -> Option<Prometheus> {
+        Command::new("prometheus").arg("--version").output().ok()?;
+        let web: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        let yaml = format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{scrape_configs}");
+        std::fs::write(&config, yaml).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Prometheus { child, web })
+    }
+
+    /// The value of an instant query's first result, once Prometheus has one.
+    pub fn query(&self, expr: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.web).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let q: String = expr
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        write!(s, "GET /api/v1/query?query={q} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let body = out.split_once("\r\n\r\n")?.1;
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Waits up to `limit` for `expr` to have a value.
+    pub fn wait(&self, expr: &str, limit: Duration) -> f64 {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(v) = self.query(expr) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "Prometheus has no value for {expr}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
