@@ -48,6 +48,20 @@ fn rustix_uid() -> u32 {
 struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
+    /// A tmpfs for the test `tag`, or SKIPPED (and `None`) where none can be mounted.
+    fn for_test(tag: &str, options: &str) -> Option<Tmpfs> {
+        if !is_root() {
+            eprintln!("SKIPPED: mounting a tmpfs ({options}) as the state dir needs root");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("cm-{tag}-{}", std::process::id()));
+        let mount = Tmpfs::mount(&dir, options);
+        if mount.is_none() {
+            eprintln!("SKIPPED: cannot mount a tmpfs here");
+        }
+        mount
+    }
+
     fn mount(dir: &Path, options: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(dir).unwrap();
         let ok = Command::new("mount").args(["-t", "tmpfs", "-o", options, "cm-test", dir.to_str()?]).status().ok()?;
@@ -93,15 +107,8 @@ async fn kill_9_loses_at_most_the_last_interval_and_never_corrupts() {
 
 #[tokio::test]
 async fn a_full_disk_pauses_history_and_serving_goes_on() {
-    if !is_root() {
-        eprintln!("SKIPPED: mounting a small tmpfs as the state dir needs root");
-        return;
-    }
-    let tmp = std::env::temp_dir().join(format!("cm-full-{}", std::process::id()));
-    let Some(_mount) = Tmpfs::mount(&tmp, "size=4m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here");
-        return;
-    };
+    let Some(mount) = Tmpfs::for_test("full", "size=4m") else { return };
+    let tmp = mount.0.clone();
     let state = tmp.join("state");
     let history = format!("state_dir = \"{}\"", state.display());
     let agent = Setup::new("full", 0.2, Some(&history), |_| {}).run();
@@ -141,15 +148,8 @@ async fn a_full_disk_pauses_history_and_serving_goes_on() {
 
 #[tokio::test]
 async fn a_read_only_state_dir_is_a_clear_error_and_the_agent_serves() {
-    if !is_root() {
-        eprintln!("SKIPPED: mounting a read-only tmpfs as the state dir needs root");
-        return;
-    }
-    let tmp = std::env::temp_dir().join(format!("cm-ro-{}", std::process::id()));
-    let Some(_mount) = Tmpfs::mount(&tmp, "size=1m,ro") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here");
-        return;
-    };
+    let Some(mount) = Tmpfs::for_test("ro", "size=1m,ro") else { return };
+    let tmp = mount.0.clone();
     let history = format!("state_dir = \"{}\"", tmp.display());
     let agent = Setup::new("ro", 0.3, Some(&history), |_| {}).run();
     let log = agent.wait_log("history off", |l| l.contains("history is off"));
