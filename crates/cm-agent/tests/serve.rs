@@ -36,7 +36,9 @@ async fn refusals_are_clear_on_both_sides() {
     // An agent certificate may not subscribe.
     let endpoint = tls::client(&agent.identity("srv02")).unwrap();
     match subscribe(&endpoint, agent.addr, "srv01", Role::Agent, T).await {
-        Err(ClientError::Refused(reason)) => assert!(reason.contains("role agent may not subscribe"), "{reason}"),
+        Err(ClientError::Refused { reason, .. }) => {
+            assert!(reason.contains("role agent may not subscribe"), "{reason}")
+        }
         other => panic!("expected a refusal, got {:?}", other.map(|s| s.welcome)),
     }
     // No certificate at all.
