@@ -76,12 +76,12 @@ fn agent_certificate(addr: SocketAddr, host: &str, problem: &CertProblem) -> Str
         ),
         CertProblem::Expired { not_after } => format!(
             "the agent at {addr} presents a certificate that {}: renew it with {} and reload the agent on {host}",
-            expired(*not_after),
+            refusal::expired(*not_after),
             pki::renew_command(host)
         ),
         CertProblem::NotYetValid { not_before } => format!(
             "the agent at {addr} presents a certificate that {} by this machine's clock: check the clocks here and on {host}",
-            not_yet_valid(*not_before)
+            refusal::not_yet_valid(*not_before)
         ),
         CertProblem::WrongUse { .. } => {
             format!("the agent at {addr} presents a certificate that is not made for serving: issue {host} one with {issue}")
@@ -103,12 +103,12 @@ fn certificate_refused(addr: SocketAddr, problem: &CertProblem) -> String {
         ),
         CertProblem::Expired { not_after } => format!(
             "the agent at {addr} refused this dashboard's certificate (tls.cert): it {}; renew it with {}",
-            expired(*not_after),
+            refusal::expired(*not_after),
             pki::renew_command("NAME")
         ),
         CertProblem::NotYetValid { not_before } => format!(
             "the agent at {addr} refused this dashboard's certificate (tls.cert): it {} by the agent's clock; check the clocks of both machines",
-            not_yet_valid(*not_before)
+            refusal::not_yet_valid(*not_before)
         ),
         CertProblem::WrongUse { .. } => format!(
             "the agent at {addr} refused this dashboard's certificate (tls.cert): it is not made for dialling; issue one with {issue}"
@@ -121,16 +121,6 @@ fn certificate_refused(addr: SocketAddr, problem: &CertProblem) -> String {
             format!("the agent at {addr} refused this dashboard's certificate (tls.cert): {text}")
         }
     }
-}
-
-/// `expired on DATE`, for a certificate.
-pub(crate) fn expired(not_after: Option<u64>) -> String {
-    not_after.map_or_else(|| "has expired".into(), |t| format!("expired on {}", pki::format_unix(t)))
-}
-
-/// `is not valid until DATE`, for a certificate.
-pub(crate) fn not_yet_valid(not_before: Option<u64>) -> String {
-    not_before.map_or_else(|| "is not valid yet".into(), |t| format!("is not valid until {}", pki::format_unix(t)))
 }
 
 impl ClientError {

@@ -147,10 +147,10 @@ pub fn issue_between(
     ca: &Pem,
     name: &str,
     role: Role,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
+    not_before: std::time::SystemTime,
+    not_after: std::time::SystemTime,
 ) -> Result<Pem, PkiError> {
-    sign(ca, name, role, not_before, not_after, KeyPair::generate()?)
+    sign(ca, name, role, not_before.into(), not_after.into(), KeyPair::generate()?)
 }
 
 fn sign(
@@ -192,6 +192,15 @@ pub struct Certificate {
     pub names: Vec<String>,
     pub not_before: time::OffsetDateTime,
     pub not_after: time::OffsetDateTime,
+}
+
+/// Reads the first certificate of a PEM text: its role, names and validity.
+pub fn describe_pem(pem: &str) -> Result<Certificate, PkiError> {
+    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| PkiError::Invalid("no PEM certificate in it".into()))?;
+    describe(&der)
 }
 
 /// Reads a certificate (DER): its role, names and validity.

@@ -165,6 +165,17 @@ impl CertProblem {
     }
 }
 
+/// `expired on DATE` (or `has expired`), said of a certificate.
+pub fn expired(not_after: Option<u64>) -> String {
+    not_after.map_or_else(|| "has expired".into(), |t| format!("expired on {}", crate::pki::format_unix(t)))
+}
+
+/// `is not valid until DATE` (or `is not valid yet`), said of a certificate.
+pub fn not_yet_valid(not_before: Option<u64>) -> String {
+    not_before
+        .map_or_else(|| "is not valid yet".into(), |t| format!("is not valid until {}", crate::pki::format_unix(t)))
+}
+
 fn use_of(text: &str) -> Use {
     if text.starts_with("server") {
         Use::Serving
