@@ -1,6 +1,5 @@
 //! `cm-agent run` on loopback: subscribers, refusals, bad frames, shutdown.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -49,16 +48,26 @@ async fn refusals_are_clear_on_both_sides() {
     // The dashboard dialled srv02 but reached srv01's agent.
     let endpoint = tls::client(&agent.identity("laptop")).unwrap();
     let err = subscribe(&endpoint, agent.addr, "srv02", Role::Dashboard, T).await.err().expect("refused");
-    assert!(err.to_string().contains("certificate not valid for name \"srv02\""), "{err}");
+    assert!(err.to_string().contains("presents a certificate for srv01, not srv02"), "{err}");
     // The first refusal from an address is logged at once; the others from it
     // are summed up (at the latest when the agent stops), so retries cannot flood the log.
     agent.wait_log("refusing srv02", |l| {
         l.starts_with("cm-agent: refused srv02 (127.0.0.1:") && l.contains("may not subscribe")
     });
+    settle(&agent, &endpoint).await;
     let (_, log) = agent.stop();
     let summary =
         log.lines().find(|l| l.starts_with("cm-agent: 2 more from 127.0.0.1 in the last minute")).expect(&log);
     assert!(summary.contains("refused this agent's certificate"), "the dashboard refused the agent: {summary}");
+}
+
+/// Subscribes once more from `endpoint` (laptop's) and waits until the agent
+/// says so: the agent has then read what that endpoint sent before, such as
+/// the close of a connection it refused.
+async fn settle(agent: &Agent, endpoint: &quinn::Endpoint) {
+    let before = agent.log().matches("(dashboard) subscribed").count();
+    let _sub = subscribe(endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    agent.wait_count("(dashboard) subscribed", before);
 }
 
 /// Opens a raw stream to the agent as the dashboard and sends `bytes`.
@@ -332,6 +341,89 @@ fn check_config_names_file_and_line() {
     assert!(ok(agent_bin().args(["check-config", example])).ends_with(": ok\n"));
 }
 
+#[test]
+fn an_agent_whose_certificate_is_for_another_host_says_so_and_serves() {
+    let setup = common::Setup::new("other-name", 0.3, None, |_| {});
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace("host = \"srv01\"", "host = \"srv03\"");
+    std::fs::write(&setup.config, text).unwrap();
+    let agent = setup.run(); // it serves
+    let log = agent.log();
+    let cert = setup.dir.join("srv01.pem");
+    let said = format!(
+        "cm-agent: {}: tls.cert = {} is for srv01, not srv03 (host): dashboards dialling srv03 will refuse this agent",
+        setup.config.display(),
+        cert.display()
+    );
+    let line = log.lines().position(|l| l.starts_with(&said)).unwrap_or_else(|| panic!("{log}"));
+    let serving = log.lines().position(|l| l.starts_with("cm-agent: serving srv03 on ")).unwrap();
+    assert!(line < serving, "said at start: {log}");
+}
+
+#[tokio::test]
+async fn a_dashboard_refusing_the_agent_is_said_once_with_who_refused_whom() {
+    let mut agent = Agent::start("dash-refuses");
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    // A dashboard that lists srv03 at srv01's address, retrying as it does.
+    for _ in 0..5 {
+        let err = subscribe(&endpoint, agent.addr, "srv03", Role::Dashboard, T).await.err().expect("refused");
+        assert!(matches!(err, ClientError::AgentCertificate { .. }), "{err:?}");
+    }
+    let said = "refused this agent's certificate: it dialled srv03, and this agent's certificate (tls.cert) is for srv01: \
+                if this host is srv03, issue it a certificate with `cm-agent pki issue --ca DIR --name srv03 --role agent`; \
+                if not, the dashboard has this host's address under srv03";
+    agent.wait_log("the dashboard's refusal", |l| {
+        l.starts_with("cm-agent: the dashboard at 127.0.0.1:") && l.ends_with(said)
+    });
+    settle(&agent, &endpoint).await;
+    let (_, log) = agent.stop();
+    assert_eq!(log.matches(said).count(), 2, "once as it happened, once in the summary: {log}");
+    let summary = log.lines().find(|l| l.starts_with("cm-agent: 4 more from 127.0.0.1 in the last minute, the last: "));
+    assert!(summary.is_some_and(|l| l.ends_with(said)), "{log}");
+    assert!(!log.contains("aborted by peer") && !log.contains("DnsName"), "{log}");
+}
+
+#[tokio::test]
+async fn the_agent_says_which_certificate_it_refused_and_why() {
+    let mut agent = Agent::start("agent-refuses");
+    let ca = pki::Pem {
+        cert: std::fs::read_to_string(agent.dir.join("ca.pem")).unwrap(),
+        key: std::fs::read_to_string(agent.dir.join("ca.key")).unwrap(),
+    };
+    let (now, day) = (std::time::SystemTime::now(), Duration::from_secs(86_400));
+    let old = pki::issue_between(&ca, "laptop", Role::Dashboard, now - 30 * day, now - day).unwrap();
+    let ended = pki::format_time(pki::describe_pem(&old.cert).unwrap().not_after);
+    let endpoint = tls::client(&Identity::from_pem(&ca.cert, &old.cert, &old.key).unwrap()).unwrap();
+    let err = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.err().expect("refused");
+    assert!(matches!(err, ClientError::CertificateRefused { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("refused this dashboard's certificate (tls.cert): it expired on {ended}")),
+        "{err}"
+    );
+    let said = format!("its certificate expired on {ended}");
+    agent.wait_log("the refusal", |l| l.starts_with("cm-agent: refused 127.0.0.1:") && l.ends_with(&said));
+    let (_, log) = agent.stop();
+    assert!(!log.contains("invalid peer certificate") && !log.contains("(UNIX)"), "{log}");
+}
+
+#[test]
+fn a_port_in_use_is_said_once_with_its_likely_cause() {
+    let setup = common::Setup::new("port", 0.3, None, |_| {});
+    let _first = setup.run();
+    let second = agent_bin().args(["run", "--config", setup.config.to_str().unwrap()]).output().unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    let port = setup.addr.port();
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "cm-agent: {}: listen = {}: UDP port {port} is in use already, most likely by another cm-agent \
+             (`ss -ulpn 'sport = :{port}'` names the program): stop it, or set listen to another port",
+            setup.config.display(),
+            setup.addr
+        )
+    );
+}
+
 /// The Python client in tests/python, written from docs/PROTOCOL.md with
 /// aioquic and cbor2, against the real agent.
 #[test]
@@ -385,7 +477,9 @@ fn a_client_written_from_the_protocol_document_in_python() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    agent.wait_log("refusing the Python client", |l| l.contains("peer sent no certificates"));
+    agent.wait_log("refusing the Python client", |l| {
+        l.contains("refused 127.0.0.1:") && l.ends_with("it showed no certificate")
+    });
 }
 
 #[tokio::test]
