@@ -311,7 +311,8 @@ fn pki_refuses_to_overwrite_keys_and_unknown_roles() {
     ok(agent_bin().args(["pki", "init", "--dir", d]));
     let again = agent_bin().args(["pki", "init", "--dir", d]).output().unwrap();
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; refusing to overwrite a key"));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("ca.key already exists; refusing to overwrite the fleet CA's key"), "{err}");
     let bad = agent_bin().args(["pki", "issue", "--ca", d, "--name", "x", "--role", "admin"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected agent, dashboard or operator"));
     use std::os::unix::fs::PermissionsExt;
@@ -328,6 +329,64 @@ fn pki_refuses_to_overwrite_keys_and_unknown_roles() {
 }
 
 #[test]
+fn pki_names_are_host_names_days_at_least_one_and_certificates_renew() {
+    let dir = std::env::temp_dir().join(format!("cm-pki-renew-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    ok(agent_bin().args(["pki", "init", "--dir", d]));
+    let failing = |args: &[&str]| {
+        let out = agent_bin().args(["pki"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = failing(&["issue", "--ca", d, "--name", "srv 09", "--role", "agent"]);
+    assert!(err.contains("invalid value 'srv 09' for '--name <NAME>': \"srv 09\" is not a host name"), "{err}");
+    let err = failing(&["issue", "--ca", d, "--name", "srv09", "--role", "agent", "--days", "0"]);
+    assert!(err.contains("'--days <DAYS>': at least 1: a certificate valid for 0 days has expired already"), "{err}");
+    assert!(!dir.join("srv09.pem").exists() && !dir.join("srv 09.pem").exists());
+
+    ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", "srv09", "--role", "agent", "--days", "1"]));
+    let (cert, key) = (dir.join("srv09.pem"), dir.join("srv09.key"));
+    let first = (std::fs::read_to_string(&cert).unwrap(), std::fs::read_to_string(&key).unwrap());
+    let err = failing(&["issue", "--ca", d, "--name", "srv09", "--role", "agent"]);
+    assert!(
+        err.contains(&format!(
+            "srv09.key already exists; refusing to overwrite a key: to renew srv09's certificate, run `cm-agent pki renew --ca {d} --name srv09`"
+        )),
+        "{err}"
+    );
+    // Renewed: a later end, the same role and key.
+    let said = ok(agent_bin().args(["pki", "renew", "--ca", d, "--name", "srv09", "--days", "90"]));
+    let renewed = std::fs::read_to_string(&cert).unwrap();
+    let c = pki::describe_pem(&renewed).unwrap();
+    assert_eq!((c.role, c.names.as_slice()), (Some(Role::Agent), ["srv09".to_string()].as_slice()));
+    assert!(c.not_after > pki::describe_pem(&first.0).unwrap().not_after);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), first.1);
+    assert!(said.contains(&format!("renewed for 90 days (until {})", pki::format_time(c.not_after))), "{said}");
+    assert!(said.contains(&format!("kept the key {}: only the certificate changed", key.display())), "{said}");
+    assert!(Identity::load(&dir.join("ca.pem"), &cert, &key).unwrap().keys_match() == Some(true));
+    // With --new-key, both are new and go together.
+    let said = ok(agent_bin().args(["pki", "renew", "--ca", d, "--name", "srv09", "--new-key"]));
+    assert!(said.contains(&format!("replaced the key {}, as asked", key.display())), "{said}");
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), first.1);
+    assert!(Identity::load(&dir.join("ca.pem"), &cert, &key).unwrap().keys_match() == Some(true));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    // Nothing to renew.
+    let err = failing(&["renew", "--ca", d, "--name", "srv10"]);
+    assert!(
+        err.contains("srv10.pem: No such file or directory (os error 2): renewing takes the role from it; give --role"),
+        "{err}"
+    );
+    let help = ok(agent_bin().args(["pki", "init", "--help"]));
+    assert!(
+        help.contains("--dir <DIR>    Where ca.pem and ca.key go")
+            && help.contains("--days <DAYS>  How long the CA is valid"),
+        "{help}"
+    );
+}
+
+#[test]
 fn check_config_names_file_and_line() {
     let dir = std::env::temp_dir().join(format!("cm-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -337,8 +396,95 @@ fn check_config_names_file_and_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}: line 2: unknown field `lisen`", file.display())), "{err}");
+    // The example's certificates are not on this machine: its settings are checked alone.
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent.example.toml");
-    assert!(ok(agent_bin().args(["check-config", example])).ends_with(": ok\n"));
+    let out = ok(agent_bin().args(["check-config", "--no-files", example]));
+    assert!(out.ends_with(": ok (the settings; the files they name were not checked)\n"), "{out}");
+    let out = agent_bin().args(["check-config", example]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("agent.example.toml: tls.ca = /run/secrets/cm/ca.pem: no such file"), "{err}");
+}
+
+/// `cm-agent check-config FILE` on `toml`, in `dir`: its status and what it said.
+fn check_config(dir: &Path, toml: &str) -> (bool, String) {
+    let file = dir.join("check.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = agent_bin().args(["check-config", file.to_str().unwrap()]).output().unwrap();
+    let said = String::from_utf8_lossy(if out.status.success() { &out.stdout } else { &out.stderr }).into_owned();
+    (out.status.success(), said)
+}
+
+#[test]
+fn check_config_checks_the_certificate_files_and_names_their_keys() {
+    let setup = common::Setup::new("check-files", 1.0, None, |_| {});
+    let d = setup.dir.display().to_string();
+    let file = setup.dir.join("check.toml").display().to_string();
+    let config = |host: &str, ca: &str, cert: &str, key: &str| {
+        format!("host = \"{host}\"\n[tls]\nca = \"{d}/{ca}\"\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\n")
+    };
+    let (good, said) = check_config(&setup.dir, &config("srv01", "ca.pem", "srv01.pem", "srv01.key"));
+    assert!(good && said == format!("{file}: ok\n"), "{said}");
+
+    let cases = [
+        (
+            config("srv01", "ca.pem", "gone.pem", "srv01.key"),
+            format!("{file}: tls.cert = {d}/gone.pem: no such file"),
+        ),
+        (
+            config("srv01", "ca.pem", "srv01.key", "srv01.key"),
+            format!("{file}: tls.cert = {d}/srv01.key: no PEM certificate in it"),
+        ),
+        (
+            config("srv01", "ca.pem", "laptop.pem", "laptop.key"),
+            format!(
+                "{file}: tls.cert = {d}/laptop.pem is a dashboard's certificate; an agent needs one with role agent: \
+                 issue it with `cm-agent pki issue --ca DIR --name srv01 --role agent`"
+            ),
+        ),
+        (
+            config("srv01", "ca.pem", "srv01.pem", "srv02.key"),
+            format!(
+                "{file}: tls.key = {d}/srv02.key is not the key of tls.cert = {d}/srv01.pem: use the key that was issued with that certificate"
+            ),
+        ),
+        (
+            config("srv03", "ca.pem", "srv01.pem", "srv01.key"),
+            format!(
+                "{file}: tls.cert = {d}/srv01.pem is for srv01, not srv03 (host): dashboards dialling srv03 will refuse this agent; \
+                 issue it one with `cm-agent pki issue --ca DIR --name srv03 --role agent`, or set host = \"srv01\" if this host is srv01"
+            ),
+        ),
+    ];
+    for (toml, want) in cases {
+        let (good, said) = check_config(&setup.dir, &toml);
+        assert!(!good, "{toml} passed");
+        assert_eq!(said.trim_end(), format!("cm-agent: {want}"));
+    }
+
+    // Another fleet's CA, and out of date: both are said, each on its line.
+    let other = pki::new_ca("test fleet", 30).unwrap();
+    let (now, day) = (std::time::SystemTime::now(), Duration::from_secs(86_400));
+    let old = pki::issue_between(&other, "srv01", Role::Agent, now - 30 * day, now - day).unwrap();
+    std::fs::write(setup.dir.join("old.pem"), &old.cert).unwrap();
+    std::fs::write(setup.dir.join("old.key"), &old.key).unwrap();
+    let ended = pki::format_time(pki::describe_pem(&old.cert).unwrap().not_after);
+    let (good, said) = check_config(&setup.dir, &config("srv01", "ca.pem", "old.pem", "old.key"));
+    assert!(!good);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "cm-agent: {file}: tls.cert = {d}/old.pem is not signed by the CA in tls.ca = {d}/ca.pem: dashboards that trust that CA \
+                 will refuse this agent; issue it one from that CA with `cm-agent pki issue --ca DIR --name srv01 --role agent`"
+            ),
+            format!(
+                "{file}: tls.cert = {d}/old.pem expired on {ended}: dashboards will refuse this agent; renew it with \
+                 `cm-agent pki renew --ca DIR --name srv01`"
+            ),
+        ]
+    );
 }
 
 #[test]
