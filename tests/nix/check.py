@@ -152,6 +152,9 @@ for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSm
 agent_module = (Path(__file__).resolve().parents[2] / "modules/agent.nix").read_text()
 check("the module's build-time check leaves the secrets alone (--no-files)",
       'check-config --no-files ${configFile}' in agent_module and 'check-config ${configFile}' not in agent_module)
+dashboard_module = (Path(__file__).resolve().parents[2] / "modules/dashboard.nix").read_text()
+check("the dashboard module's build-time check leaves the secrets alone",
+      'CM_DASHBOARD_SKIP_FILE_CHECKS=1 ${lib.getExe\' cfg.package "cm-dashboard"} --check-config' in dashboard_module)
 res = subprocess.run([agent, "check-config", str(out / "defaults.toml")], capture_output=True, text=True)
 check("without --no-files a missing certificate is an error naming its key",
       res.returncode != 0 and "tls.ca = /run/credentials/cm-agent.service/ca.pem: no such file" in res.stderr)
