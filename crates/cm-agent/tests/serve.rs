@@ -273,7 +273,7 @@ async fn history_is_answered_in_chunks_and_only_to_a_dashboard() {
     // An agent's certificate is welcomed without subscribing, but reads no history.
     let other = tls::client(&agent.identity("srv02")).unwrap();
     let peer = cm_net::client::hello(&other, agent.addr, "srv01", Role::Agent, T).await.unwrap();
-    let err = cm_net::client::history(&peer.conn, &ask("test.*", Resolution::Raw), T).await.err().expect("refused");
+    let err = cm_net::client::history(&peer.conn, &ask("test.*", Resolution::Raw), T).await.expect_err("refused");
     assert!(err.to_string().contains("reset") || err.to_string().contains("stopped"), "{err}");
     // A client without a certificate never gets as far as a stream.
     let ca = std::fs::read_to_string(agent.dir.join("ca.pem")).unwrap();
