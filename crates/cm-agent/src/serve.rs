@@ -374,7 +374,7 @@ fn handshake_failure(remote: SocketAddr, e: &quinn::ConnectionError, host: &str)
                     let expected = escape(&expected);
                     format!(
                         "it dialled {expected}, and {cert} is for {}: if this host is {expected}, issue it a certificate with {}; if not, the dashboard has this host's address under {expected}",
-                        CertProblem::names(&presented),
+                        escape(&CertProblem::names(&presented)),
                         pki::issue_command(&expected, Role::Agent)
                     )
                 }

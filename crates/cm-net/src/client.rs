@@ -113,11 +113,11 @@ fn certificate_refused(addr: SocketAddr, problem: &CertProblem) -> String {
         CertProblem::WrongUse { .. } => format!(
             "the agent at {addr} refused this dashboard's certificate (tls.cert): it is not made for dialling; issue one with {issue}"
         ),
-        CertProblem::WrongName { .. } | CertProblem::Other(_) => {
-            let text = match problem {
-                CertProblem::Other(text) => text.clone(),
-                other => format!("{other:?}"),
-            };
+        // Agents do not check a dashboard's name; said as it came, should one.
+        CertProblem::WrongName { expected, .. } => {
+            format!("the agent at {addr} refused this dashboard's certificate (tls.cert): it is not for {expected}")
+        }
+        CertProblem::Other(text) => {
             format!("the agent at {addr} refused this dashboard's certificate (tls.cert): {text}")
         }
     }
