@@ -36,8 +36,9 @@ pub enum PkiError {
 }
 
 /// Checks that `name` can be a certificate's host name and a TLS server
-/// name: a DNS name of letters, digits and hyphens, not an IP address. It
-/// also names the certificate's files, so nothing else is let through.
+/// name: a DNS name of letters, digits and hyphens (and underscores, which
+/// TLS accepts and some host names have), not an IP address. It also names
+/// the certificate's files, so nothing else is let through.
 pub fn check_name(name: &str) -> Result<(), PkiError> {
     let bad = |why| Err(PkiError::Name { name: name.to_owned(), why });
     if name.is_empty() {
@@ -56,8 +57,8 @@ pub fn check_name(name: &str) -> Result<(), PkiError> {
         if label.len() > 63 {
             return bad("a label is longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return bad("it has a character other than a letter, a digit, '-' or '.'");
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return bad("it has a character other than a letter, a digit, '-', '_' or '.'");
         }
         if label.starts_with('-') || label.ends_with('-') {
             return bad("a label starts or ends with '-'");
@@ -303,7 +304,7 @@ mod tests {
 
     #[test]
     fn names_must_be_dns_names() {
-        for good in ["srv01", "lab-box.example.org", "a", "x1.y2"] {
+        for good in ["srv01", "lab-box.example.org", "a", "x1.y2", "steam_box"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for (bad, why) in [
@@ -314,7 +315,7 @@ mod tests {
             ("10.0.0.5", "IP address"),
             ("fd00::5", "IP address"),
             ("../etc/x", "empty label"),
-            ("srv_01", "a character other than"),
+            ("srv/01", "a character other than"),
             ("host.123", "all digits"),
         ] {
             let err = check_name(bad).unwrap_err().to_string();
