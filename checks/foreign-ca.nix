@@ -28,9 +28,15 @@ let
     [[hosts]]
     name = "rogue"
   '';
+  # The intruder trusts the fleet's CA, to reach agent1, and its own, which
+  # signed its certificate (the dashboard does not start with a certificate
+  # that no CA in tls.ca signed).
+  intruderCa = pkgs.runCommand "intruder-ca.pem" { } ''
+    cat ${common.fleetPki}/ca.pem ${foreign}/ca.pem > $out
+  '';
   foreignConfig = pkgs.writeText "intruder.toml" ''
     [tls]
-    ca = "${common.fleetPki}/ca.pem"
+    ca = "${intruderCa}"
     cert = "${foreign}/intruder.pem"
     key = "/run/intruder.key"
 

@@ -48,14 +48,15 @@ let
   credentials = "/run/credentials/cm-agent.service";
   configFile = format.generate "cm-agent.toml" cfg.finalSettings;
 
-  # A wrong setting fails nixos-rebuild, not the boot. (check-config reads the
-  # file only; the credentials exist once the service runs.) The check runs
-  # the host's binary, so it is skipped when the build machine cannot run it.
+  # A wrong setting fails nixos-rebuild, not the boot. (--no-files: the
+  # certificates exist once the service runs, not in the build sandbox; the
+  # agent checks them when it starts.) The check runs the host's binary, so
+  # it is skipped when the build machine cannot run it.
   canRun = pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
   checkedConfig =
     if canRun then
       pkgs.runCommand "cm-agent.toml" { } ''
-        ${lib.getExe' cfg.package "cm-agent"} check-config ${configFile}
+        ${lib.getExe' cfg.package "cm-agent"} check-config --no-files ${configFile}
         cp ${configFile} $out
       ''
     else

@@ -144,10 +144,20 @@ check("plain /metrics off loopback is an assertion",
 for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"]), ("withMetrics", m["finalSettings"])]:
     path = out / f"{name}.toml"
     path.write_text(to_toml(settings) + "\n")
-    res = subprocess.run([agent, "check-config", str(path)], capture_output=True, text=True)
-    check(f"cm-agent check-config accepts the {name} TOML", res.returncode == 0)
+    res = subprocess.run([agent, "check-config", "--no-files", str(path)], capture_output=True, text=True)
+    check(f"cm-agent check-config --no-files accepts the {name} TOML", res.returncode == 0)
     if res.returncode:
         print(res.stderr, path.read_text(), sep="\n")
+# As the module's build runs it: the secrets are not there, and must not be looked at.
+agent_module = (Path(__file__).resolve().parents[2] / "modules/agent.nix").read_text()
+check("the module's build-time check leaves the secrets alone (--no-files)",
+      'check-config --no-files ${configFile}' in agent_module and 'check-config ${configFile}' not in agent_module)
+dashboard_module = (Path(__file__).resolve().parents[2] / "modules/dashboard.nix").read_text()
+check("the dashboard module's build-time check leaves the secrets alone",
+      'CM_DASHBOARD_SKIP_FILE_CHECKS=1 ${lib.getExe\' cfg.package "cm-dashboard"} --check-config' in dashboard_module)
+res = subprocess.run([agent, "check-config", str(out / "defaults.toml")], capture_output=True, text=True)
+check("without --no-files a missing certificate is an error naming its key",
+      res.returncode != 0 and "tls.ca = /run/credentials/cm-agent.service/ca.pem: no such file" in res.stderr)
 check("the agent reads its certificates from the service's credentials",
       d["finalSettings"]["tls"] == {k: f"/run/credentials/cm-agent.service/{k}.pem" for k in ("ca", "cert", "key")})
 (out / "agent.toml").write_text(to_toml(r["harness"]["finalSettings"]) + "\n")

@@ -31,11 +31,12 @@ for case in badPort badInterval badThreshold badSpan; do
     echo "FAIL: $case evaluated without an error" >&2; exit 1
   fi
 done
+target=${CARGO_TARGET_DIR:-target}
 cargo build -q -p cm-agent
-python3 tests/nix/check.py "$out" target/debug/cm-agent
+python3 tests/nix/check.py "$out" "$target/debug/cm-agent"
 
 if [ "${1:-}" = --harness ]; then
   cargo build -q -p cm-dashboard
-  tests/nix/harness.sh "$out" target/debug/cm-agent target/debug/cm-dashboard
+  tests/nix/harness.sh "$out" "$target/debug/cm-agent" "$target/debug/cm-dashboard"
 fi
 echo "tests/nix: all checks passed"

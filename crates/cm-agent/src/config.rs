@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cm_net::tls::{PemFile, Purpose};
+use cm_net::{CertProblem, Identity, Role, TlsError};
 use serde::Deserialize;
 
 use crate::core::{CoreConfig, Intervals};
@@ -265,6 +267,55 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
+impl TlsPaths {
+    /// `tls.cert = PATH`, as errors name a file.
+    pub fn key_of(&self, file: PemFile) -> String {
+        let (key, path) = match file {
+            PemFile::Ca => ("ca", &self.ca),
+            PemFile::Cert => ("cert", &self.cert),
+            PemFile::Key => ("key", &self.key),
+        };
+        format!("tls.{key} = {}", path.display())
+    }
+
+    /// Reads and parses the three files named in `source`; an error names
+    /// the file, the key and the path (`agent.toml: tls.cert = /x.pem: ...`).
+    /// A key that is not the certificate's is an error too.
+    pub fn identity(&self, source: &Path) -> Result<Identity, ConfigError> {
+        let at = |file: PemFile, why: &dyn std::fmt::Display| {
+            ConfigError(format!("{}: {}: {why}", source.display(), self.key_of(file)))
+        };
+        let read = |file: PemFile, path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| {
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    std::io::ErrorKind::PermissionDenied => {
+                        format!("this user (uid {}) may not read it", rustix::process::geteuid().as_raw())
+                    }
+                    _ => e.to_string(),
+                };
+                at(file, &why)
+            })
+        };
+        let ca = read(PemFile::Ca, &self.ca)?;
+        let cert = read(PemFile::Cert, &self.cert)?;
+        let key = read(PemFile::Key, &self.key)?;
+        let identity = Identity::from_pem(&ca, &cert, &key).map_err(|e| match e {
+            TlsError::Pem { file, message, .. } => at(file, &message),
+            other => ConfigError(format!("{}: [tls]: {other}", source.display())),
+        })?;
+        if identity.keys_match() == Some(false) {
+            return Err(ConfigError(format!(
+                "{}: {} is not the key of {}: use the key that was issued with that certificate",
+                source.display(),
+                self.key_of(PemFile::Key),
+                self.key_of(PemFile::Cert)
+            )));
+        }
+        Ok(identity)
+    }
+}
+
 /// Collector intervals in seconds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -390,6 +441,88 @@ impl AgentConfig {
             }
         }
         Ok(())
+    }
+
+    /// The name dashboards dial this host by: `host`, else the kernel's host
+    /// name (as the snapshots say).
+    pub fn host_name(&self) -> String {
+        self.host.clone().unwrap_or_else(|| {
+            cm_collect::host::collect(&cm_collect::SysRoot::live()).map_or_else(|_| "unknown".into(), |h| h.hostname)
+        })
+    }
+
+    /// The agent's certificate files, read and parsed; it must be an agent's
+    /// certificate, with its own key. Errors name the key and the file.
+    pub fn identity(&self) -> Result<Identity, ConfigError> {
+        let identity = self.tls.identity(&self.source)?;
+        match identity.role() {
+            Some(Role::Agent) => Ok(identity),
+            other => Err(ConfigError(format!(
+                "{}: {} is {}; an agent needs one with role agent: issue it with {}",
+                self.source.display(),
+                self.tls.key_of(PemFile::Cert),
+                other.map_or("a certificate without a cm role".to_string(), |r| format!("a {r}'s certificate")),
+                cm_net::pki::issue_command(&self.host_name(), Role::Agent)
+            ))),
+        }
+    }
+
+    /// What dashboards dialling `host` would refuse this agent's certificate
+    /// for, at `now`: one sentence each, naming the key and what to do.
+    pub fn certificate_problems(&self, identity: &Identity, host: &str, now: std::time::SystemTime) -> Vec<String> {
+        let cert = self.tls.key_of(PemFile::Cert);
+        let file = self.source.display();
+        let refuse = "dashboards will refuse this agent";
+        identity
+            .own_problems(Purpose::Serve(host), now)
+            .into_iter()
+            .map(|problem| match problem {
+                CertProblem::WrongName { presented, .. } => {
+                    let whose = if self.host.is_some() { "host" } else { "the kernel's host name; host sets another" };
+                    let instead = presented
+                        .first()
+                        .map_or(String::new(), |name| format!(", or set host = {name:?} if this host is {name}"));
+                    format!(
+                        "{file}: {cert} is for {}, not {host} ({whose}): dashboards dialling {host} will refuse this agent; issue it one with {}{instead}",
+                        CertProblem::names(&presented),
+                        cm_net::pki::issue_command(host, Role::Agent)
+                    )
+                }
+                CertProblem::OtherCa => format!(
+                    "{file}: {cert} is not signed by the CA in {}: dashboards that trust that CA will refuse this agent; issue it one from that CA with {}",
+                    self.tls.key_of(PemFile::Ca),
+                    cm_net::pki::issue_command(host, Role::Agent)
+                ),
+                CertProblem::Expired { not_after } => format!(
+                    "{file}: {cert} {}: {refuse}; renew it with {}",
+                    cm_net::refusal::expired(not_after),
+                    cm_net::pki::renew_command(host)
+                ),
+                CertProblem::NotYetValid { not_before } => format!(
+                    "{file}: {cert} {} by this machine's clock: {refuse} until then; check the clock",
+                    cm_net::refusal::not_yet_valid(not_before)
+                ),
+                CertProblem::WrongUse { .. } => format!(
+                    "{file}: {cert} is not made for serving: {refuse}; issue it one with {}",
+                    cm_net::pki::issue_command(host, Role::Agent)
+                ),
+                CertProblem::Missing => format!("{file}: {cert}: no certificate in it"),
+                CertProblem::Other(text) => format!("{file}: {cert}: {text}"),
+            })
+            .collect()
+    }
+
+    /// `check-config`'s look at the files the settings name: they exist and
+    /// parse, the certificate is an agent's with its own key, and dashboards
+    /// dialling this host would accept it now. Every problem, one per line.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let identity = self.identity()?;
+        let problems = self.certificate_problems(&identity, &self.host_name(), std::time::SystemTime::now());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("\n")))
+        }
     }
 
     /// Where and how history is kept; `None` when it is off.

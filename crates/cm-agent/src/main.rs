@@ -72,10 +72,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Check a configuration file and exit: non-zero with file, line and reason if it is wrong.
+    /// Check a configuration file and the files it names, and exit: non-zero
+    /// with file, line or key, and reason if something is wrong.
+    ///
+    /// The certificate files must exist and parse, the certificate must be an
+    /// agent's for this host (`host`, else the kernel's host name), signed by
+    /// the CA in tls.ca, valid now, and tls.key must be its key.
     CheckConfig {
         /// The agent's TOML configuration.
         file: PathBuf,
+        /// Check the settings only, not the files they name: for a build
+        /// (the NixOS module's) where the secrets are not there yet.
+        #[arg(long)]
+        no_files: bool,
     },
     /// The fleet's certificates.
     #[command(subcommand)]
@@ -136,31 +145,78 @@ impl RangeArgs {
 enum Pki {
     /// Create the fleet CA in DIR (ca.pem, and ca.key readable by its owner only).
     Init {
+        /// Where ca.pem and ca.key go (created if missing); keep ca.key off the hosts.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         /// The CA's name.
         #[arg(long, default_value = "cm-dashboard fleet CA")]
         name: String,
-        #[arg(long, default_value_t = 3650)]
+        /// How long the CA is valid, in days: the certificates it signs stop
+        /// working when it expires.
+        #[arg(long, default_value_t = 3650, value_parser = parse_days)]
         days: u32,
     },
-    /// Issue a certificate and key for a host (role agent) or a person (dashboard, operator).
+    /// Issue a certificate and a new key for a host (role agent) or a person
+    /// (dashboard, operator).
     Issue {
         /// The directory made by `pki init`.
         #[arg(long, value_name = "DIR")]
         ca: PathBuf,
-        /// Host name (it must be the name dashboards dial) or user name.
-        #[arg(long)]
+        /// For an agent, the host's name as dashboards list it (`name` in
+        /// their [[hosts]]; not its address), which it reports as `host`;
+        /// for a person, a name for them. A DNS name: letters, digits, '-'
+        /// and '.'. The files are NAME.pem and NAME.key.
+        #[arg(long, value_parser = parse_name)]
         name: String,
         /// agent, dashboard (read-only) or operator (read, acknowledge, silence).
         #[arg(long)]
         role: cm_net::Role,
-        #[arg(long, default_value_t = 825)]
+        /// How long the certificate is valid, in days.
+        #[arg(long, default_value_t = 825, value_parser = parse_days)]
         days: u32,
         /// Where NAME.pem and NAME.key go (default: the CA directory).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Renew NAME's certificate (NAME.pem) before or after it expires: same
+    /// name and role, new dates. The key (NAME.key) is kept, so only the
+    /// certificate changes on the host; --new-key replaces it too.
+    Renew {
+        /// The directory made by `pki init`.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The name the certificate was issued for.
+        #[arg(long, value_parser = parse_name)]
+        name: String,
+        /// How long the new certificate is valid, in days.
+        #[arg(long, default_value_t = 825, value_parser = parse_days)]
+        days: u32,
+        /// Where NAME.pem and NAME.key are (default: the CA directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace the key as well (when it may have been seen by others);
+        /// the old key no longer goes with the new certificate.
+        #[arg(long)]
+        new_key: bool,
+        /// The role, when NAME.pem is lost or unreadable (default: the old
+        /// certificate's).
+        #[arg(long)]
+        role: Option<cm_net::Role>,
+    },
+}
+
+/// `--days`: at least one.
+fn parse_days(days: &str) -> Result<u32, String> {
+    match days.parse::<u32>() {
+        Ok(0) => Err("at least 1: a certificate valid for 0 days has expired already".into()),
+        Ok(days) => Ok(days),
+        Err(_) => Err(format!("{days:?} is not a number of days")),
+    }
+}
+
+/// `--name`: a DNS name (it is also a file name).
+fn parse_name(name: &str) -> Result<String, String> {
+    pki::check_name(name).map(|()| name.to_owned()).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -232,27 +288,98 @@ fn run(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
-        Command::CheckConfig { file } => {
-            AgentConfig::load(&file)?;
-            println!("{}: ok", file.display());
+        Command::CheckConfig { file, no_files } => {
+            let config = AgentConfig::load(&file)?;
+            if no_files {
+                println!("{}: ok (the settings; the files they name were not checked)", file.display());
+            } else {
+                config.check_files()?;
+                println!("{}: ok", file.display());
+            }
             Ok(())
         }
         Command::Pki(Pki::Init { dir, name, days }) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let key = dir.join("ca.key");
+            if key.exists() {
+                anyhow::bail!(
+                    "{} already exists; refusing to overwrite the fleet CA's key: every certificate of the fleet is signed with it (another --dir makes another fleet)",
+                    key.display()
+                );
+            }
             let ca = pki::new_ca(&name, days)?;
-            pki::write_private(&dir.join("ca.key"), &ca.key)?;
+            pki::write_private(&key, &ca.key)?;
             pki::write_public(&dir.join("ca.pem"), &ca.cert)?;
-            println!("{}: fleet CA {name:?}, valid {days} days; keep ca.key secret", dir.join("ca.pem").display());
+            println!(
+                "{}: fleet CA {name:?}, valid {days} days (until {}); keep ca.key secret",
+                dir.join("ca.pem").display(),
+                until(&ca.cert)
+            );
             Ok(())
         }
         Command::Pki(Pki::Issue { ca, name, role, days, out }) => {
-            let ca_pem = pki::Pem { cert: pki::read(&ca.join("ca.pem"))?, key: pki::read(&ca.join("ca.key"))? };
-            let issued = pki::issue(&ca_pem, &name, role, days)?;
-            let out = out.unwrap_or(ca);
+            let out = out.unwrap_or_else(|| ca.clone());
+            let key = out.join(format!("{name}.key"));
+            if key.exists() {
+                anyhow::bail!(
+                    "{} already exists; refusing to overwrite a key: to renew {name}'s certificate, run `cm-agent pki renew --ca {} --name {name}{}` (it keeps the key; --new-key replaces it)",
+                    key.display(),
+                    ca.display(),
+                    if out == ca { String::new() } else { format!(" --out {}", out.display()) }
+                );
+            }
+            let issued = pki::issue(&read_ca(&ca)?, &name, role, days)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            pki::write_private(&out.join(format!("{name}.key")), &issued.key)?;
+            pki::write_private(&key, &issued.key)?;
             pki::write_public(&out.join(format!("{name}.pem")), &issued.cert)?;
-            println!("{}: {name} as {role}, valid {days} days", out.join(format!("{name}.pem")).display());
+            println!(
+                "{}: {name} as {role}, valid {days} days (until {})",
+                out.join(format!("{name}.pem")).display(),
+                until(&issued.cert)
+            );
+            Ok(())
+        }
+        Command::Pki(Pki::Renew { ca, name, days, out, new_key, role }) => {
+            let out = out.unwrap_or_else(|| ca.clone());
+            let (cert_path, key_path) = (out.join(format!("{name}.pem")), out.join(format!("{name}.key")));
+            let role = match role {
+                Some(role) => role,
+                None => old_role(&cert_path)?,
+            };
+            let kept = if new_key {
+                None
+            } else {
+                Some(
+                    pki::read(&key_path)
+                        .map_err(|e| anyhow::anyhow!("{e}: renewing keeps the key; --new-key makes a new one"))?,
+                )
+            };
+            let renewed = pki::renew(&read_ca(&ca)?, &name, role, days, kept.as_deref())
+                .with_context(|| format!("renewing {}", cert_path.display()))?;
+            // The key first: a certificate for a key that is not there yet would not load.
+            if new_key {
+                pki::replace(&key_path, &renewed.key, true)?;
+            }
+            pki::replace(&cert_path, &renewed.cert, false)?;
+            let key_said = if new_key {
+                format!(
+                    "replaced the key {}, as asked: copy {name}.pem and {name}.key where they are used; the old key no longer goes with the certificate",
+                    key_path.display()
+                )
+            } else {
+                format!(
+                    "kept the key {}: only the certificate changed, so copy {name}.pem alone where it is used (--new-key also replaces the key, when it may have been seen by others)",
+                    key_path.display()
+                )
+            };
+            println!(
+                "{}: {name} as {role}, renewed for {days} days (until {})",
+                cert_path.display(),
+                until(&renewed.cert)
+            );
+            println!(
+                "{key_said}; then reload the agent or restart the dashboard (`systemctl reload cm-agent` sends SIGHUP)"
+            );
             Ok(())
         }
         Command::Inspect(Inspect::Smart { file }) => {
@@ -284,6 +411,26 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The fleet CA in the directory made by `pki init`.
+fn read_ca(dir: &std::path::Path) -> Result<pki::Pem> {
+    Ok(pki::Pem { cert: pki::read(&dir.join("ca.pem"))?, key: pki::read(&dir.join("ca.key"))? })
+}
+
+/// The role of the certificate at `path`, to renew it with.
+fn old_role(path: &std::path::Path) -> Result<cm_net::Role> {
+    let pem = pki::read(path).map_err(|e| anyhow::anyhow!("{e}: renewing takes the role from it; give --role"))?;
+    let old = pki::describe_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}; give --role", path.display()))?;
+    match old.role {
+        Some(role) => Ok(role),
+        None => anyhow::bail!("{}: the certificate carries no cm role; give --role", path.display()),
+    }
+}
+
+/// When the certificate in `pem` expires, as messages print it.
+fn until(pem: &str) -> String {
+    pki::describe_pem(pem).map_or_else(|e| e.to_string(), |c| pki::format_time(c.not_after))
 }
 
 fn summary(s: &HostSnapshot) -> String {

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cm_net::{tls, Identity, Role};
+use cm_net::refusal::{self, Handshake};
+use cm_net::{pki, tls, CertProblem, Role, TlsError};
 use cm_proto::session::{Action, AgentInfo, Peer, Published};
 use cm_proto::{escape, AgentSession, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use tokio::sync::watch;
@@ -93,16 +94,11 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
 
 /// Runs the agent until `stop` completes.
 pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-    let identity = Identity::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
-    match identity.role() {
-        Some(Role::Agent) => {}
-        other => anyhow::bail!(
-            "{}: the agent needs a certificate with role agent, this one has {}",
-            config.tls.cert.display(),
-            other.map_or("none".to_string(), |r| r.to_string())
-        ),
-    }
-    let endpoint = tls::server(&identity, config.listen)?;
+    let identity = config.identity()?;
+    let endpoint = tls::server(&identity, config.listen).map_err(|e| match e {
+        TlsError::Bind { error, .. } => anyhow::anyhow!("{}", listen_error(&config, &error)),
+        other => other.into(),
+    })?;
     let core_config = config.core();
     let interval = core_config.intervals.cpu;
     let recorder = match config.history_config()? {
@@ -131,6 +127,11 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
         }
         first.changed().await?;
     };
+    // Served all the same: the certificate may be on its way, and the
+    // dashboards say why they refuse.
+    for problem in config.certificate_problems(&identity, &host, std::time::SystemTime::now()) {
+        eprintln!("cm-agent: {problem}");
+    }
     eprintln!("cm-agent: serving {host} on {} (protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", endpoint.local_addr()?);
     if let Some((listener, tls)) = metrics {
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -161,7 +162,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
                 let (rx, slot) = (rx.clone(), Slot(shared.clone()));
                 tokio::spawn(async move { connection(incoming, rx, slot).await });
             }
-            _ = hangup.recv() => reload(&endpoint, &config),
+            _ = hangup.recv() => reload(&endpoint, &config, &shared.info.host),
             _ = summaries.tick() => shared.flush_refusals(false),
             _ = &mut stop => break,
         }
@@ -175,18 +176,35 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
 
 /// SIGHUP: read the certificate files again. New connections use them;
 /// established ones keep going. A bad file keeps the old certificates.
-fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig) {
-    let tls = &config.tls;
-    let loaded = Identity::load(&tls.ca, &tls.cert, &tls.key)
-        .map_err(anyhow::Error::from)
-        .and_then(|identity| Ok(tls::server_config(&identity)?));
+fn reload(endpoint: &quinn::Endpoint, config: &AgentConfig, host: &str) {
+    let loaded = config.identity().map_err(anyhow::Error::from).and_then(|identity| {
+        let server = tls::server_config(&identity)?;
+        Ok((identity, server))
+    });
     match loaded {
-        Ok(server) => {
+        Ok((identity, server)) => {
             endpoint.set_server_config(Some(server));
-            eprintln!("cm-agent: reloaded certificates from {}", tls.cert.display());
+            eprintln!("cm-agent: reloaded certificates from {}", config.tls.cert.display());
+            for problem in config.certificate_problems(&identity, host, std::time::SystemTime::now()) {
+                eprintln!("cm-agent: {problem}");
+            }
         }
         Err(e) => eprintln!("cm-agent: kept the old certificates: {e:#}"),
     }
+}
+
+/// `listen` cannot be bound, in words that say what to do.
+fn listen_error(config: &AgentConfig, e: &std::io::Error) -> String {
+    let (file, listen, port) = (config.source.display(), config.listen, config.listen.port());
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "UDP port {port} is in use already, most likely by another cm-agent (`ss -ulpn 'sport = :{port}'` names the program): stop it, or set listen to another port"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!("no interface of this host has the address {}", listen.ip()),
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need privilege: pick a port above 1024".into(),
+        _ => e.to_string(),
+    };
+    format!("{file}: listen = {listen}: {why}")
 }
 
 /// The collection thread: the core publishes one snapshot per round of
@@ -216,7 +234,9 @@ async fn connection(incoming: quinn::Incoming, mut latest: Latest, slot: Slot) {
     let remote: SocketAddr = incoming.remote_address();
     let conn = match incoming.await {
         Ok(c) => c,
-        Err(e) => return shared.refusal(remote, handshake_failure(remote, &e)),
+        // The agent is stopping: nothing the peer did.
+        Err(quinn::ConnectionError::LocallyClosed) => return,
+        Err(e) => return shared.refusal(remote, handshake_failure(remote, &e, &shared.info.host)),
     };
     let mut session = AgentSession::new(shared.info.clone(), peer(&conn, remote), Instant::now());
     let mut send: Option<quinn::SendStream> = None;
@@ -345,14 +365,58 @@ fn peer(conn: &quinn::Connection, remote: SocketAddr) -> Peer {
     Peer { addr: remote.to_string(), name: name.unwrap_or_else(|| "?".into()), role }
 }
 
-/// A failed handshake in words that say who refused whom.
-fn handshake_failure(remote: SocketAddr, e: &quinn::ConnectionError) -> String {
-    match e {
-        quinn::ConnectionError::ConnectionClosed(close) if u64::from(close.error_code) & !0xff == 0x100 => format!(
-            "{remote} refused this agent's certificate ({}): check that it trusts this fleet's CA and dials this host by the name in the certificate",
-            escape(&close.to_string())
+/// A failed handshake in words that say who refused whom, and what to do.
+fn handshake_failure(remote: SocketAddr, e: &quinn::ConnectionError, host: &str) -> String {
+    match refusal::classify(e) {
+        Some(Handshake::RefusedOurs(problem)) => {
+            let cert = "this agent's certificate (tls.cert)";
+            let why = match problem {
+                CertProblem::WrongName { expected, presented } => {
+                    let expected = escape(&expected);
+                    format!(
+                        "it dialled {expected}, and {cert} is for {}: if this host is {expected}, issue it a certificate with {}; if not, the dashboard has this host's address under {expected}",
+                        escape(&CertProblem::names(&presented)),
+                        pki::issue_command(&expected, Role::Agent)
+                    )
+                }
+                CertProblem::OtherCa => {
+                    format!("it does not trust the CA that signed {cert}: its tls.ca is another fleet's")
+                }
+                CertProblem::Expired { not_after } => format!(
+                    "{cert} {}: renew it with {}, then reload the agent (SIGHUP)",
+                    refusal::expired(not_after),
+                    pki::renew_command(host)
+                ),
+                CertProblem::NotYetValid { not_before } => format!(
+                    "{cert} {} by the dashboard's clock: check the clocks of both machines",
+                    refusal::not_yet_valid(not_before)
+                ),
+                CertProblem::WrongUse { .. } => {
+                    format!("{cert} is not made for serving: issue one with {}", pki::issue_command(host, Role::Agent))
+                }
+                CertProblem::Missing => "it saw no certificate from this agent".into(),
+                CertProblem::Other(text) => escape(&text),
+            };
+            format!("the dashboard at {remote} refused this agent's certificate: {why}")
+        }
+        Some(Handshake::RefusedTheirs(problem)) => {
+            let why = match problem {
+                CertProblem::Missing => "it showed no certificate".into(),
+                CertProblem::OtherCa => "its certificate is not signed by this agent's CA (tls.ca)".into(),
+                CertProblem::Expired { not_after } => format!("its certificate {}", refusal::expired(not_after)),
+                CertProblem::NotYetValid { not_before } => {
+                    format!("its certificate {} by this agent's clock", refusal::not_yet_valid(not_before))
+                }
+                CertProblem::WrongUse { .. } => "its certificate is not made for dialling".into(),
+                CertProblem::WrongName { .. } => "its certificate is for another name".into(),
+                CertProblem::Other(text) => format!("its certificate: {}", escape(&text)),
+            };
+            format!("refused {remote}: {why}")
+        }
+        Some(Handshake::NoCommonProtocol { .. }) => format!(
+            "refused {remote}: it does not speak {} (another program, or a dashboard of another major version)",
+            String::from_utf8_lossy(cm_net::ALPN)
         ),
-        quinn::ConnectionError::TransportError(t) => format!("refused {remote}: {}", escape(&t.to_string())),
-        other => format!("handshake with {remote} failed: {}", escape(&other.to_string())),
+        None => format!("handshake with {remote} failed: {}", escape(&e.to_string())),
     }
 }

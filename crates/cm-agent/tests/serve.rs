@@ -35,7 +35,9 @@ async fn refusals_are_clear_on_both_sides() {
     // An agent certificate may not subscribe.
     let endpoint = tls::client(&agent.identity("srv02")).unwrap();
     match subscribe(&endpoint, agent.addr, "srv01", Role::Agent, T).await {
-        Err(ClientError::Refused(reason)) => assert!(reason.contains("role agent may not subscribe"), "{reason}"),
+        Err(ClientError::Refused { reason, .. }) => {
+            assert!(reason.contains("role agent may not subscribe"), "{reason}")
+        }
         other => panic!("expected a refusal, got {:?}", other.map(|s| s.welcome)),
     }
     // No certificate at all.
@@ -46,16 +48,26 @@ async fn refusals_are_clear_on_both_sides() {
     // The dashboard dialled srv02 but reached srv01's agent.
     let endpoint = tls::client(&agent.identity("laptop")).unwrap();
     let err = subscribe(&endpoint, agent.addr, "srv02", Role::Dashboard, T).await.err().expect("refused");
-    assert!(err.to_string().contains("certificate not valid for name \"srv02\""), "{err}");
+    assert!(err.to_string().contains("presents a certificate for srv01, not srv02"), "{err}");
     // The first refusal from an address is logged at once; the others from it
     // are summed up (at the latest when the agent stops), so retries cannot flood the log.
     agent.wait_log("refusing srv02", |l| {
         l.starts_with("cm-agent: refused srv02 (127.0.0.1:") && l.contains("may not subscribe")
     });
+    settle(&agent, &endpoint).await;
     let (_, log) = agent.stop();
     let summary =
         log.lines().find(|l| l.starts_with("cm-agent: 2 more from 127.0.0.1 in the last minute")).expect(&log);
     assert!(summary.contains("refused this agent's certificate"), "the dashboard refused the agent: {summary}");
+}
+
+/// Subscribes once more from `endpoint` (laptop's) and waits until the agent
+/// says so: the agent has then read what that endpoint sent before, such as
+/// the close of a connection it refused.
+async fn settle(agent: &Agent, endpoint: &quinn::Endpoint) {
+    let before = agent.log().matches("(dashboard) subscribed").count();
+    let _sub = subscribe(endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
+    agent.wait_count("(dashboard) subscribed", before);
 }
 
 /// Opens a raw stream to the agent as the dashboard and sends `bytes`.
@@ -299,7 +311,8 @@ fn pki_refuses_to_overwrite_keys_and_unknown_roles() {
     ok(agent_bin().args(["pki", "init", "--dir", d]));
     let again = agent_bin().args(["pki", "init", "--dir", d]).output().unwrap();
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; refusing to overwrite a key"));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("ca.key already exists; refusing to overwrite the fleet CA's key"), "{err}");
     let bad = agent_bin().args(["pki", "issue", "--ca", d, "--name", "x", "--role", "admin"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected agent, dashboard or operator"));
     use std::os::unix::fs::PermissionsExt;
@@ -316,6 +329,64 @@ fn pki_refuses_to_overwrite_keys_and_unknown_roles() {
 }
 
 #[test]
+fn pki_names_are_host_names_days_at_least_one_and_certificates_renew() {
+    let dir = std::env::temp_dir().join(format!("cm-pki-renew-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    ok(agent_bin().args(["pki", "init", "--dir", d]));
+    let failing = |args: &[&str]| {
+        let out = agent_bin().args(["pki"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = failing(&["issue", "--ca", d, "--name", "srv 09", "--role", "agent"]);
+    assert!(err.contains("invalid value 'srv 09' for '--name <NAME>': \"srv 09\" is not a host name"), "{err}");
+    let err = failing(&["issue", "--ca", d, "--name", "srv09", "--role", "agent", "--days", "0"]);
+    assert!(err.contains("'--days <DAYS>': at least 1: a certificate valid for 0 days has expired already"), "{err}");
+    assert!(!dir.join("srv09.pem").exists() && !dir.join("srv 09.pem").exists());
+
+    ok(agent_bin().args(["pki", "issue", "--ca", d, "--name", "srv09", "--role", "agent", "--days", "1"]));
+    let (cert, key) = (dir.join("srv09.pem"), dir.join("srv09.key"));
+    let first = (std::fs::read_to_string(&cert).unwrap(), std::fs::read_to_string(&key).unwrap());
+    let err = failing(&["issue", "--ca", d, "--name", "srv09", "--role", "agent"]);
+    assert!(
+        err.contains(&format!(
+            "srv09.key already exists; refusing to overwrite a key: to renew srv09's certificate, run `cm-agent pki renew --ca {d} --name srv09`"
+        )),
+        "{err}"
+    );
+    // Renewed: a later end, the same role and key.
+    let said = ok(agent_bin().args(["pki", "renew", "--ca", d, "--name", "srv09", "--days", "90"]));
+    let renewed = std::fs::read_to_string(&cert).unwrap();
+    let c = pki::describe_pem(&renewed).unwrap();
+    assert_eq!((c.role, c.names.as_slice()), (Some(Role::Agent), ["srv09".to_string()].as_slice()));
+    assert!(c.not_after > pki::describe_pem(&first.0).unwrap().not_after);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), first.1);
+    assert!(said.contains(&format!("renewed for 90 days (until {})", pki::format_time(c.not_after))), "{said}");
+    assert!(said.contains(&format!("kept the key {}: only the certificate changed", key.display())), "{said}");
+    assert!(Identity::load(&dir.join("ca.pem"), &cert, &key).unwrap().keys_match() == Some(true));
+    // With --new-key, both are new and go together.
+    let said = ok(agent_bin().args(["pki", "renew", "--ca", d, "--name", "srv09", "--new-key"]));
+    assert!(said.contains(&format!("replaced the key {}, as asked", key.display())), "{said}");
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), first.1);
+    assert!(Identity::load(&dir.join("ca.pem"), &cert, &key).unwrap().keys_match() == Some(true));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    // Nothing to renew.
+    let err = failing(&["renew", "--ca", d, "--name", "srv10"]);
+    assert!(
+        err.contains("srv10.pem: No such file or directory (os error 2): renewing takes the role from it; give --role"),
+        "{err}"
+    );
+    let help = ok(agent_bin().args(["pki", "init", "--help"]));
+    assert!(
+        help.contains("--dir <DIR>    Where ca.pem and ca.key go")
+            && help.contains("--days <DAYS>  How long the CA is valid"),
+        "{help}"
+    );
+}
+
+#[test]
 fn check_config_names_file_and_line() {
     let dir = std::env::temp_dir().join(format!("cm-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -325,8 +396,178 @@ fn check_config_names_file_and_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}: line 2: unknown field `lisen`", file.display())), "{err}");
+    // The example's certificates are not on this machine: its settings are checked alone.
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent.example.toml");
-    assert!(ok(agent_bin().args(["check-config", example])).ends_with(": ok\n"));
+    let out = ok(agent_bin().args(["check-config", "--no-files", example]));
+    assert!(out.ends_with(": ok (the settings; the files they name were not checked)\n"), "{out}");
+    let out = agent_bin().args(["check-config", example]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("agent.example.toml: tls.ca = /run/secrets/cm/ca.pem: no such file"), "{err}");
+}
+
+/// `cm-agent check-config FILE` on `toml`, in `dir`: its status and what it said.
+fn check_config(dir: &Path, toml: &str) -> (bool, String) {
+    let file = dir.join("check.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = agent_bin().args(["check-config", file.to_str().unwrap()]).output().unwrap();
+    let said = String::from_utf8_lossy(if out.status.success() { &out.stdout } else { &out.stderr }).into_owned();
+    (out.status.success(), said)
+}
+
+#[test]
+fn check_config_checks_the_certificate_files_and_names_their_keys() {
+    let setup = common::Setup::new("check-files", 1.0, None, |_| {});
+    let d = setup.dir.display().to_string();
+    let file = setup.dir.join("check.toml").display().to_string();
+    let config = |host: &str, ca: &str, cert: &str, key: &str| {
+        format!("host = \"{host}\"\n[tls]\nca = \"{d}/{ca}\"\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\n")
+    };
+    let (good, said) = check_config(&setup.dir, &config("srv01", "ca.pem", "srv01.pem", "srv01.key"));
+    assert!(good && said == format!("{file}: ok\n"), "{said}");
+
+    let cases = [
+        (
+            config("srv01", "ca.pem", "gone.pem", "srv01.key"),
+            format!("{file}: tls.cert = {d}/gone.pem: no such file"),
+        ),
+        (
+            config("srv01", "ca.pem", "srv01.key", "srv01.key"),
+            format!("{file}: tls.cert = {d}/srv01.key: no PEM certificate in it"),
+        ),
+        (
+            config("srv01", "ca.pem", "laptop.pem", "laptop.key"),
+            format!(
+                "{file}: tls.cert = {d}/laptop.pem is a dashboard's certificate; an agent needs one with role agent: \
+                 issue it with `cm-agent pki issue --ca DIR --name srv01 --role agent`"
+            ),
+        ),
+        (
+            config("srv01", "ca.pem", "srv01.pem", "srv02.key"),
+            format!(
+                "{file}: tls.key = {d}/srv02.key is not the key of tls.cert = {d}/srv01.pem: use the key that was issued with that certificate"
+            ),
+        ),
+        (
+            config("srv03", "ca.pem", "srv01.pem", "srv01.key"),
+            format!(
+                "{file}: tls.cert = {d}/srv01.pem is for srv01, not srv03 (host): dashboards dialling srv03 will refuse this agent; \
+                 issue it one with `cm-agent pki issue --ca DIR --name srv03 --role agent`, or set host = \"srv01\" if this host is srv01"
+            ),
+        ),
+    ];
+    for (toml, want) in cases {
+        let (good, said) = check_config(&setup.dir, &toml);
+        assert!(!good, "{toml} passed");
+        assert_eq!(said.trim_end(), format!("cm-agent: {want}"));
+    }
+
+    // Another fleet's CA, and out of date: both are said, each on its line.
+    let other = pki::new_ca("test fleet", 30).unwrap();
+    let (now, day) = (std::time::SystemTime::now(), Duration::from_secs(86_400));
+    let old = pki::issue_between(&other, "srv01", Role::Agent, now - 30 * day, now - day).unwrap();
+    std::fs::write(setup.dir.join("old.pem"), &old.cert).unwrap();
+    std::fs::write(setup.dir.join("old.key"), &old.key).unwrap();
+    let ended = pki::format_time(pki::describe_pem(&old.cert).unwrap().not_after);
+    let (good, said) = check_config(&setup.dir, &config("srv01", "ca.pem", "old.pem", "old.key"));
+    assert!(!good);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "cm-agent: {file}: tls.cert = {d}/old.pem is not signed by the CA in tls.ca = {d}/ca.pem: dashboards that trust that CA \
+                 will refuse this agent; issue it one from that CA with `cm-agent pki issue --ca DIR --name srv01 --role agent`"
+            ),
+            format!(
+                "{file}: tls.cert = {d}/old.pem expired on {ended}: dashboards will refuse this agent; renew it with \
+                 `cm-agent pki renew --ca DIR --name srv01`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_agent_whose_certificate_is_for_another_host_says_so_and_serves() {
+    let setup = common::Setup::new("other-name", 0.3, None, |_| {});
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace("host = \"srv01\"", "host = \"srv03\"");
+    std::fs::write(&setup.config, text).unwrap();
+    let agent = setup.run(); // it serves
+    let log = agent.log();
+    let cert = setup.dir.join("srv01.pem");
+    let said = format!(
+        "cm-agent: {}: tls.cert = {} is for srv01, not srv03 (host): dashboards dialling srv03 will refuse this agent",
+        setup.config.display(),
+        cert.display()
+    );
+    let line = log.lines().position(|l| l.starts_with(&said)).unwrap_or_else(|| panic!("{log}"));
+    let serving = log.lines().position(|l| l.starts_with("cm-agent: serving srv03 on ")).unwrap();
+    assert!(line < serving, "said at start: {log}");
+}
+
+#[tokio::test]
+async fn a_dashboard_refusing_the_agent_is_said_once_with_who_refused_whom() {
+    let mut agent = Agent::start("dash-refuses");
+    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
+    // A dashboard that lists srv03 at srv01's address, retrying as it does.
+    for _ in 0..5 {
+        let err = subscribe(&endpoint, agent.addr, "srv03", Role::Dashboard, T).await.err().expect("refused");
+        assert!(matches!(err, ClientError::AgentCertificate { .. }), "{err:?}");
+    }
+    let said = "refused this agent's certificate: it dialled srv03, and this agent's certificate (tls.cert) is for srv01: \
+                if this host is srv03, issue it a certificate with `cm-agent pki issue --ca DIR --name srv03 --role agent`; \
+                if not, the dashboard has this host's address under srv03";
+    agent.wait_log("the dashboard's refusal", |l| {
+        l.starts_with("cm-agent: the dashboard at 127.0.0.1:") && l.ends_with(said)
+    });
+    settle(&agent, &endpoint).await;
+    let (_, log) = agent.stop();
+    assert_eq!(log.matches(said).count(), 2, "once as it happened, once in the summary: {log}");
+    let summary = log.lines().find(|l| l.starts_with("cm-agent: 4 more from 127.0.0.1 in the last minute, the last: "));
+    assert!(summary.is_some_and(|l| l.ends_with(said)), "{log}");
+    assert!(!log.contains("aborted by peer") && !log.contains("DnsName"), "{log}");
+}
+
+#[tokio::test]
+async fn the_agent_says_which_certificate_it_refused_and_why() {
+    let mut agent = Agent::start("agent-refuses");
+    let ca = pki::Pem {
+        cert: std::fs::read_to_string(agent.dir.join("ca.pem")).unwrap(),
+        key: std::fs::read_to_string(agent.dir.join("ca.key")).unwrap(),
+    };
+    let (now, day) = (std::time::SystemTime::now(), Duration::from_secs(86_400));
+    let old = pki::issue_between(&ca, "laptop", Role::Dashboard, now - 30 * day, now - day).unwrap();
+    let ended = pki::format_time(pki::describe_pem(&old.cert).unwrap().not_after);
+    let endpoint = tls::client(&Identity::from_pem(&ca.cert, &old.cert, &old.key).unwrap()).unwrap();
+    let err = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.err().expect("refused");
+    assert!(matches!(err, ClientError::CertificateRefused { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("refused this dashboard's certificate (tls.cert): it expired on {ended}")),
+        "{err}"
+    );
+    let said = format!("its certificate expired on {ended}");
+    agent.wait_log("the refusal", |l| l.starts_with("cm-agent: refused 127.0.0.1:") && l.ends_with(&said));
+    let (_, log) = agent.stop();
+    assert!(!log.contains("invalid peer certificate") && !log.contains("(UNIX)"), "{log}");
+}
+
+#[test]
+fn a_port_in_use_is_said_once_with_its_likely_cause() {
+    let setup = common::Setup::new("port", 0.3, None, |_| {});
+    let _first = setup.run();
+    let second = agent_bin().args(["run", "--config", setup.config.to_str().unwrap()]).output().unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    let port = setup.addr.port();
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "cm-agent: {}: listen = {}: UDP port {port} is in use already, most likely by another cm-agent \
+             (`ss -ulpn 'sport = :{port}'` names the program): stop it, or set listen to another port",
+            setup.config.display(),
+            setup.addr
+        )
+    );
 }
 
 /// The Python client in tests/python, written from docs/PROTOCOL.md with
@@ -382,7 +623,9 @@ fn a_client_written_from_the_protocol_document_in_python() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    agent.wait_log("refusing the Python client", |l| l.contains("peer sent no certificates"));
+    agent.wait_log("refusing the Python client", |l| {
+        l.contains("refused 127.0.0.1:") && l.ends_with("it showed no certificate")
+    });
 }
 
 #[tokio::test]

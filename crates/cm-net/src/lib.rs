@@ -4,9 +4,11 @@
 
 pub mod client;
 pub mod pki;
+pub mod refusal;
 pub mod stream;
 pub mod tls;
 
 pub use pki::Role;
+pub use refusal::CertProblem;
 pub use stream::{code, FramedRecv, StreamError};
 pub use tls::{Identity, TlsError, ALPN};

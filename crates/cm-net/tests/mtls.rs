@@ -90,7 +90,9 @@ async fn a_certificate_from_another_ca_is_refused() {
 async fn an_expired_certificate_is_refused() {
     let fleet = Fleet::new();
     let (addr, server) = serve(&fleet, "srv01");
-    let expired = fleet.identity("laptop", Role::Dashboard, 0);
+    let (now, day) = (std::time::SystemTime::now(), Duration::from_secs(86_400));
+    let old = pki::issue_between(&fleet.ca, "laptop", Role::Dashboard, now - 2 * day, now - day).unwrap();
+    let expired = Identity::from_pem(&fleet.ca.cert, &old.cert, &old.key).unwrap();
     assert!(dial(&expired, addr, "srv01").await.is_err());
     let server_err = server.await.unwrap().unwrap_err();
     assert!(server_err.to_lowercase().contains("expired"), "server sees: {server_err}");

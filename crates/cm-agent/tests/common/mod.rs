@@ -149,6 +149,19 @@ impl Agent {
         }
     }
 
+    /// Waits until `needle` is in the log more than `times` times, and returns the log.
+    pub fn wait_count(&self, needle: &str, times: usize) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() > times {
+                return log;
+            }
+            assert!(std::time::Instant::now() < deadline, "{needle:?} not more than {times} times: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, then everything the agent logged until it exited.
     pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
         assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
