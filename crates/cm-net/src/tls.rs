@@ -228,6 +228,12 @@ pub const CONNECTION_WINDOW: u32 = 128 * 1024;
 /// certificate, and a client certificate from the fleet CA required, as
 /// Prometheus' `tls_config` presents one. The role is the caller's to check.
 pub fn http_server_config(identity: &Identity) -> Result<rustls::ServerConfig, TlsError> {
+    server_tls(identity, b"http/1.1")
+}
+
+/// TLS 1.3 with this identity's certificate, requiring a client certificate
+/// from the fleet CA, offering `alpn`.
+fn server_tls(identity: &Identity, alpn: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
     let (chain, key) = identity.own.clone().ok_or_else(|| TlsError::Quic("a server needs a certificate".into()))?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(identity.roots()?), provider())
         .build()
@@ -236,7 +242,7 @@ pub fn http_server_config(identity: &Identity) -> Result<rustls::ServerConfig, T
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key.clone_key())?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     Ok(tls)
 }
 
@@ -250,15 +256,7 @@ pub fn server(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, 
 /// running endpoint (`set_server_config`) to change certificates without
 /// dropping established connections.
 pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsError> {
-    let (chain, key) = identity.own.clone().ok_or_else(|| TlsError::Quic("a server needs a certificate".into()))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(identity.roots()?), provider())
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key.clone_key())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let tls = server_tls(identity, ALPN)?;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     // What one peer can make the agent hold: five streams (the session and
