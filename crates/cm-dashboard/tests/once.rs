@@ -32,7 +32,7 @@ fn once_prints_the_screen_of_a_captured_tree() {
     assert!(text.contains("CPU  load 0.21 0.37 0.39"), "{text}");
     assert!(text.contains("55 C"), "{text}");
     assert!(text.starts_with(" cm-dashboard ── unknown ── local"), "no hostname in this capture: {text}");
-    assert!(text.contains("RAM  3.0/3.6 GiB 83% (estimated)"), "{text}");
+    assert!(text.contains("RAM  2.97/3.57 GiB 83% (estimated)"), "{text}");
 }
 
 #[test]

@@ -269,7 +269,7 @@ fn memory_lines(snap: &HostSnapshot, sparks: &Sparks, width: usize) -> Vec<Line<
 }
 
 /// Widths of the storage columns after the first, which takes what is left.
-const STORAGE_WIDTHS: &[usize] = &[8, 12, 4, 4, 5, 12, 7];
+const STORAGE_WIDTHS: &[usize] = &[9, 9, 4, 4, 5, 12, 7];
 /// Widths of the backup columns after the first.
 const BACKUP_WIDTHS: &[usize] = &[8, 10, 10, 9, 10];
 /// Widths of the service columns after the first.
@@ -369,13 +369,17 @@ fn storage_rows(snap: &HostSnapshot, sparks: &Sparks, now_ms: u64) -> Vec<TableR
     let fs_rows = |drive: Option<&str>, rows: &mut Vec<TableRow>| {
         for f in snap.filesystems.iter().filter(|f| f.drive.as_deref() == drive) {
             let measured = f.used_bytes + f.available_bytes > 0;
-            let (used, pct) = if measured {
-                (format::si_pair(f.used_bytes, f.used_bytes + f.available_bytes), format!("{:.0}%", f.used_percent()))
+            // The size is the filesystem's, as df prints it; the use is df's
+            // too: used / (used + available), which leaves out the blocks
+            // reserved for root.
+            let size = if f.size_bytes > 0 { f.size_bytes } else { f.used_bytes + f.available_bytes };
+            let (size, used, pct) = if measured {
+                (format::iec(size), format::iec(f.used_bytes), format!("{:.0}%", f.used_percent()))
             } else {
-                ("-".into(), "-".into())
+                ("-".into(), "-".into(), "-".into())
             };
             let name = format!("  {} {}", f.mount_point, f.fstype);
-            let cells = vec![name, String::new(), used, pct];
+            let cells = vec![name, size, used, pct];
             let mut tail = Vec::new();
             if measured {
                 tail.push(sparks.spark(&series::filesystem(&f.mount_point, "used_percent"), STORAGE_SPARK));
@@ -391,7 +395,7 @@ fn storage_rows(snap: &HostSnapshot, sparks: &Sparks, now_ms: u64) -> Vec<TableR
     };
     for d in &snap.drives {
         let (used, pct) = match d.used_percent() {
-            Some(p) => (format::si(d.used_bytes), format!("{p:.0}%")),
+            Some(p) => (format::iec(d.used_bytes), format!("{p:.0}%")),
             None => ("-".into(), "-".into()),
         };
         let h = d.health.as_ref();
@@ -410,7 +414,7 @@ fn storage_rows(snap: &HostSnapshot, sparks: &Sparks, now_ms: u64) -> Vec<TableR
             Some(h) if h.unsupported.is_some() => "n/a".into(),
             Some(h) => h.verdict.label().into(),
         };
-        let cells = [name, format::si(d.capacity_bytes), used, pct, wear, temp, hours, verdict];
+        let cells = [name, format::iec(d.capacity_bytes), used, pct, wear, temp, hours, verdict];
         rows.push(TableRow::Cells(cells.into(), theme::status(d.status)));
         // The reason a drive is not fine goes right under it, in its color.
         if let Some(f) = h.and_then(|h| h.findings.first()).filter(|f| f.status != Status::Ok) {

@@ -343,12 +343,12 @@ mod tests {
             |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
         let nvme = line("nvme0n1 Samsung");
         // health is the SMART verdict; the row color also counts the 96% full /var/lib.
-        for cell in ["1.0 TB", "868 GB", "87%", "75%", "56 C", "11419h 475d", "warn"] {
+        for cell in ["932 GiB", "808 GiB", "87%", "75%", "56 C", "11419h 475d", "warn"] {
             assert!(nvme.contains(cell), "{cell} missing in {nvme:?}");
         }
         assert!(line("! 75% of rated endurance used").starts_with("  ! "), "the worn drive says why");
         let sda = line("sda WDC");
-        for cell in ["4.0 TB", "38 C", "37788h 1574d", "crit"] {
+        for cell in ["3.64 TiB", "38 C", "37788h 1574d", "crit"] {
             assert!(sda.contains(cell), "{cell} missing in {sda:?}");
         }
         assert!(text.contains("  ! 8 sectors are unreadable and waiting to be reallocated"), "{text}");
@@ -396,16 +396,16 @@ mod tests {
         let line =
             |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
         let gitea = line(" gitea ");
-        for cell in ["running", "256M/4G", "1%", "15G", "0", "3h"] {
+        for cell in ["running", "256M/4.00G", "1%", "15.0G", "0", "3h"] {
             assert!(gitea.contains(cell), "{cell} missing in {gitea:?}");
         }
         let vault = line(" vaultwarden");
-        for cell in ["failed", "-/1G", "512M", "3"] {
+        for cell in ["failed", "-/1.00G", "512M", "3"] {
             assert!(vault.contains(cell), "{cell} missing in {vault:?}");
         }
         assert!(text.contains("   ! failed (exit-code); restarted 3 times"), "{text}");
         assert!(line("a-service-with-a-remarkably").contains('…'), "long names are cut, not wrapped");
-        assert!(line("a-service-with-a-remarkably").contains("2G+"), "a partial disk figure says so");
+        assert!(line("a-service-with-a-remarkably").contains("2.00G+"), "a partial disk figure says so");
         let buf = draw(&app, 100, 34);
         assert_eq!(row_color(&buf, " vaultwarden"), Color::Red);
         assert_eq!(row_color(&buf, " gitea "), Color::Reset);
@@ -609,7 +609,7 @@ mod tests {
     fn a_short_window_keeps_the_storage_table() {
         let text = render_to_text(&app_with(sample()), 80, 16);
         assert!(text.contains("  /var/lib"), "{text}");
-        assert!(text.contains("RAM  10/32 GiB"), "{text}");
+        assert!(text.contains("RAM  10.0/32.0 GiB"), "{text}");
     }
 
     #[test]
