@@ -78,6 +78,39 @@ pub fn iec_short(bytes: u64) -> String {
     format!("{}{suffix}", number(bytes as f64, scale, unit))
 }
 
+/// `s` cut to at most `width` characters with an ellipsis in the middle,
+/// keeping more of the end: a path's last components say most
+/// (`/mnt/sand…env/v1/python`). Shorter strings come back as they are.
+pub fn middle(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        return s.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(count - tail));
+    out
+}
+
+/// `s` padded or cut (with `…` at the end) to exactly `width` characters.
+pub fn fit(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        format!("{s:<width$}")
+    } else {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        if width > 0 {
+            cut.push('…');
+        }
+        cut
+    }
+}
+
 /// `42s`, `3m`, `5h`, `12d`: how long ago, for narrow columns.
 pub fn short_age(ms: u64) -> String {
     let s = ms / 1000;
@@ -186,6 +219,17 @@ mod tests {
         assert_eq!(value(Unit::Hertz, 3_400_000_000.0), "3.40 GHz");
         assert_eq!(value(Unit::Load, 0.42), "0.42");
         assert_eq!(value(Unit::Count, 3.0), "3");
+    }
+
+    #[test]
+    fn long_paths_lose_their_middle_and_cells_their_end() {
+        let path = "/mnt/sandboxing/model_tools_env/v1/python";
+        assert_eq!(middle(path, 100), path);
+        assert_eq!(middle(path, 20), "/mnt/s…env/v1/python");
+        assert_eq!(middle(path, 20).chars().count(), 20);
+        assert_eq!(middle(path, 1), "…");
+        assert_eq!(fit("gitea", 8), "gitea   ");
+        assert_eq!(fit("a-long-unit-name", 8), "a-long-…");
     }
 
     #[test]

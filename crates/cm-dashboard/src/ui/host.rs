@@ -248,12 +248,10 @@ fn memory_lines(snap: &HostSnapshot, sparks: &Sparks, width: usize) -> Vec<Line<
     let mut tmpfs: Vec<_> = m.tmpfs.iter().collect();
     tmpfs.sort_by(|a, b| b.used_bytes.cmp(&a.used_bytes).then(a.mount_point.cmp(&b.mount_point)));
     for t in tmpfs.iter().take(SHOWN_TMPFS) {
-        lines.push(Line::raw(format!(
-            "tmpfs {} {}/{}",
-            t.mount_point,
-            format::iec(t.used_bytes),
-            format::iec(t.size_bytes)
-        )));
+        // A deep mount point loses its middle, so that the line fits and the figures stay whole.
+        let figures = format::iec_pair(t.used_bytes, t.size_bytes);
+        let room = width.saturating_sub("tmpfs ".len() + 1 + figures.chars().count()).max(12);
+        lines.push(Line::raw(format!("tmpfs {} {figures}", format::middle(&t.mount_point, room))));
     }
     if tmpfs.len() > SHOWN_TMPFS {
         lines.push(Line::styled(format!("tmpfs +{} more", tmpfs.len() - SHOWN_TMPFS), theme::dim()));
@@ -297,10 +295,10 @@ impl TableRow {
         let cells = |cells: &[String], columns: usize| {
             let fixed: usize = widths.iter().map(|w| w + 1).sum();
             let first = (width as usize).saturating_sub(fixed).max(8);
-            let mut text = fit(cells.first().map_or("", String::as_str), first);
+            let mut text = format::fit(cells.first().map_or("", String::as_str), first);
             for (i, w) in widths.iter().enumerate().take(columns.saturating_sub(1)) {
                 text.push(' ');
-                text.push_str(&fit(cells.get(i + 1).map_or("", String::as_str), *w));
+                text.push_str(&format::fit(cells.get(i + 1).map_or("", String::as_str), *w));
             }
             text
         };
@@ -315,18 +313,6 @@ impl TableRow {
                 Line::from(spans)
             }
         }
-    }
-}
-
-/// `s` padded or cut to exactly `width` characters.
-fn fit(s: &str, width: usize) -> String {
-    let count = s.chars().count();
-    if count <= width {
-        format!("{s:<width$}")
-    } else {
-        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
     }
 }
 
