@@ -122,14 +122,20 @@ pub fn short_age(ms: u64) -> String {
     }
 }
 
+/// `0.4 s`, `12 s`, `3 min`, `2 h`, `3 d`: how long, for sentences.
+pub fn span(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        10_000..=119_999 => format!("{} s", ms / 1000),
+        120_000..=7_199_999 => format!("{} min", ms / 60_000),
+        7_200_000..=172_799_999 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
+
 /// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
 pub fn age(ms: u64) -> String {
-    match ms {
-        0..=9_999 => format!("{:.1} s ago", ms as f64 / 1000.0),
-        10_000..=119_999 => format!("{} s ago", ms / 1000),
-        120_000..=7_199_999 => format!("{} min ago", ms / 60_000),
-        _ => format!("{} h ago", ms / 3_600_000),
-    }
+    format!("{} ago", span(ms))
 }
 
 /// `3d 4h`, `5h 12m`, `42m`.

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod local;
 pub mod redraw;
 pub mod remote;
+pub mod state;
 pub mod summary;
 pub mod terminal;
 mod theme;

@@ -13,7 +13,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 /// Left-aligned lines, wrapped at word boundaries where they are too wide.
-pub struct Wrapped(pub Vec<Line<'static>>);
+/// A hanging one indents the rows a line wraps onto to where its text
+/// starts, past its status mark and its leading spaces.
+pub struct Wrapped {
+    lines: Vec<Line<'static>>,
+    hanging: bool,
+}
 
 /// The no-break space: the word wrapper does not break at it.
 const NBSP: char = '\u{a0}';
@@ -113,13 +118,67 @@ fn rows(line: &Line<'static>, width: u16) -> usize {
     }
 }
 
+/// The characters a wrapped `line` hangs by: a status mark and the space
+/// after it, then its leading spaces; at most half of `width`.
+fn hang(line: &Line<'static>, width: u16) -> usize {
+    let chars: Vec<char> = line.spans.iter().flat_map(|s| s.content.chars()).take(usize::from(width)).collect();
+    let start = if chars.get(1) == Some(&' ') { 2 } else { 0 };
+    let n = start + chars.iter().skip(start).take_while(|c| **c == ' ').count();
+    n.min(usize::from(width) / 2)
+}
+
+/// `line` cut after its first `at` characters.
+fn split(line: &Line<'static>, at: usize) -> (Line<'static>, Line<'static>) {
+    let (mut head, mut tail) = (Vec::new(), Vec::new());
+    let mut left = at;
+    for span in &line.spans {
+        let count = span.content.chars().count();
+        if left >= count {
+            head.push(span.clone());
+            left -= count;
+        } else {
+            let cut: String = span.content.chars().take(left).collect();
+            let rest: String = span.content.chars().skip(left).collect();
+            if !cut.is_empty() {
+                head.push(Span::styled(cut, span.style));
+            }
+            tail.push(Span::styled(rest, span.style));
+            left = 0;
+        }
+    }
+    (Line::from(head).style(line.style), Line::from(tail).style(line.style))
+}
+
+/// The rows `line` takes at `width` when it hangs.
+pub(crate) fn hanging_rows(line: &Line<'static>, width: u16) -> usize {
+    if line.width() <= usize::from(width) {
+        return 1;
+    }
+    let h = hang(line, width);
+    let (_, rest) = split(line, h);
+    rows(&rest, width - h as u16)
+}
+
 impl Wrapped {
-    /// The rows all lines take at `width`, as `Paragraph::line_count` counts them.
+    /// Lines that wrap as a `Paragraph` wraps them: what the hanging
+    /// lines are checked against.
+    #[cfg(test)]
+    pub fn new(lines: Vec<Line<'static>>) -> Self {
+        Wrapped { lines, hanging: false }
+    }
+
+    /// Lines whose wrapped rows hang under where their text starts.
+    pub fn hanging(lines: Vec<Line<'static>>) -> Self {
+        Wrapped { lines, hanging: true }
+    }
+
+    /// The rows all lines take at `width`, as they are drawn.
     pub fn line_count(&self, width: u16) -> usize {
         if width == 0 {
             return 0;
         }
-        self.0.iter().map(|line| rows(line, width)).sum()
+        let rows_of = if self.hanging { hanging_rows } else { rows };
+        self.lines.iter().map(|line| rows_of(line, width)).sum()
     }
 }
 
@@ -127,26 +186,30 @@ impl Widget for Wrapped {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let area = area.intersection(buf.area);
         let mut y = area.top();
-        for line in self.0 {
+        for line in self.lines {
             if y >= area.bottom() {
                 break;
             }
             if line.width() <= usize::from(area.width) {
                 buf.set_line(area.x, y, &line, area.width);
                 y += 1;
-            } else {
-                // Each line wraps on its own in a Paragraph too: wrapping it
-                // alone gives the same rows.
-                let height = (rows(&line, area.width) as u16).min(area.bottom() - y);
-                let rect = Rect { y, height, ..area };
-                Paragraph::new(glued(&line, area.width)).wrap(Wrap { trim: false }).render(rect, buf);
-                for cell in rect.positions() {
-                    if buf[cell].symbol() == "\u{a0}" {
-                        buf[cell].set_char(' ');
-                    }
-                }
-                y += height;
+                continue;
             }
+            // Each line wraps on its own in a Paragraph too: wrapping it
+            // alone gives the same rows.
+            let h = if self.hanging { hang(&line, area.width) as u16 } else { 0 };
+            let (head, rest) = split(&line, usize::from(h));
+            let inner = Rect { x: area.x + h, width: area.width - h, ..area };
+            let height = (rows(&rest, inner.width) as u16).min(area.bottom() - y);
+            buf.set_line(area.x, y, &head, h);
+            let rect = Rect { y, height, ..inner };
+            Paragraph::new(glued(&rest, inner.width)).wrap(Wrap { trim: false }).render(rect, buf);
+            for cell in rect.positions() {
+                if buf[cell].symbol() == "\u{a0}" {
+                    buf[cell].set_char(' ');
+                }
+            }
+            y += height;
         }
     }
 }
@@ -179,8 +242,8 @@ mod tests {
     }
 
     fn wrapped_text(lines: Vec<Line<'static>>, w: u16) -> Vec<String> {
-        let h = Wrapped(lines.clone()).line_count(w) as u16;
-        let buf = draw(Wrapped(lines), w, h);
+        let h = Wrapped::new(lines.clone()).line_count(w) as u16;
+        let buf = draw(Wrapped::new(lines), w, h);
         (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_owned()).collect()
     }
 
@@ -214,13 +277,32 @@ mod tests {
     }
 
     #[test]
+    fn a_hanging_line_wraps_under_its_text_past_the_mark() {
+        let line = Line::from(vec![
+            Span::raw("? "),
+            Span::raw("SMART: smartctl: not found: install smartmontools (or set the smartctl path)"),
+        ]);
+        let w = 40;
+        let wrapped = Wrapped::hanging(vec![line.clone()]);
+        let h = wrapped.line_count(w) as u16;
+        let buf = draw(wrapped, w, h);
+        let rows: Vec<String> =
+            (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_owned()).collect();
+        assert_eq!(rows, ["? SMART: smartctl: not found: install", "  smartmontools", "  (or set the smartctl path)"]);
+        let service = Line::raw("     systemd not available: No such file or directory (os error 2)");
+        let h = Wrapped::hanging(vec![service.clone()]).line_count(40) as u16;
+        let buf = draw(Wrapped::hanging(vec![service]), 40, h);
+        assert_eq!((0..5).map(|x| buf[(x, 1)].symbol()).collect::<String>(), "     ", "under the text");
+    }
+
+    #[test]
     fn draws_and_counts_what_a_wrapping_paragraph_does() {
         for w in 1..=100 {
             let paragraph = Paragraph::new(lines()).wrap(Wrap { trim: false });
-            assert_eq!(Wrapped(lines()).line_count(w), paragraph.line_count(w), "width {w}");
+            assert_eq!(Wrapped::new(lines()).line_count(w), paragraph.line_count(w), "width {w}");
             for h in [1, 3, 8, 30] {
                 let expected = draw(Paragraph::new(lines()).wrap(Wrap { trim: false }), w, h);
-                assert_eq!(draw(Wrapped(lines()), w, h), expected, "{w}x{h}");
+                assert_eq!(draw(Wrapped::new(lines()), w, h), expected, "{w}x{h}");
             }
         }
     }
