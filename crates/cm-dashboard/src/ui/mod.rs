@@ -1,7 +1,7 @@
 //! Rendering: a pure function of [`App`] into a frame. No I/O, no mutation.
 //!
 //! Every screen is a title row, the view, the selected host's detail (its
-//! full reason, wrapped, when it has one to give) and, in the terminal, the
+//! whole reason, wrapped, when it has one to give) and, in the terminal, the
 //! key bar. What each size shows is decided in the views: see
 //! `overview.rs` and `host.rs`.
 
@@ -52,10 +52,11 @@ pub fn render_as(app: &App, frame: &mut Frame, chrome: Chrome) {
     let title = Rect { height: 1, ..area };
     let keys = Rect { y: area.bottom() - keys_height, height: keys_height, ..area };
     let rest = area.height - 1 - keys_height;
-    // The detail may take up to half the rows under the title: a long reason
-    // is there to be read whole.
+    // A long reason is there to be read whole: the detail may take all but
+    // three rows of the view (a header, the selected row, a line of what is
+    // off screen).
     let detail = detail_line(app).map(|line| Wrapped::hanging(vec![line]));
-    let detail_height = detail.as_ref().map_or(0, |d| (d.line_count(area.width) as u16).min(rest / 2));
+    let detail_height = detail.as_ref().map_or(0, |d| (d.line_count(area.width) as u16).min(rest.saturating_sub(3)));
     let body = Rect { y: area.y + 1, height: rest - detail_height, ..area };
     let detail_area = Rect { y: body.bottom(), height: detail_height, ..area };
     match app.view {
