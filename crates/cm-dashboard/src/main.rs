@@ -67,6 +67,17 @@ struct Cli {
 enum Command {
     /// Write a range of a host's history to standard output, as CSV or JSON.
     Export(ExportArgs),
+    /// Print a shell's completions for cm-dashboard: `cm-dashboard completions bash > /etc/bash_completion.d/cm-dashboard`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print cm-dashboard's manual page (roff: `cm-dashboard man | man -l -`),
+    /// or write one page per command into DIR (cm-dashboard.1, cm-dashboard-export.1...).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -168,8 +179,23 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Command::Export(args)) = cli.command {
-        return export(args);
+    use clap::CommandFactory;
+    match cli.command {
+        Some(Command::Export(args)) => return export(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "cm-dashboard", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man { dir: Some(dir) }) => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man { dir: None }) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     if let Some(file) = &cli.check_config {
         DashboardConfig::load(file).map_err(anyhow::Error::msg)?;

@@ -105,3 +105,27 @@ fn check_config_validates_a_fleet_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 6: unknown field `nmae`"), "{err}");
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_binary() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = dashboard(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("json-lines") && text.contains("export"), "{shell} completes flags and subcommands");
+    }
+    assert!(!dashboard(&["completions", "tcsh"]).status.success(), "an unknown shell is refused");
+    let out = dashboard(&["man"]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && page.contains(".TH cm-dashboard 1"), "{page}");
+    assert!(page.contains("json\\-lines"), "every flag is in the page");
+    let dir = std::env::temp_dir().join(format!("cm-dash-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dashboard(&["man", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["cm-dashboard.1", "cm-dashboard-export.1"] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_default();
+        assert!(text.starts_with(".ie") && text.contains(".TH"), "{page}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
