@@ -132,7 +132,9 @@ impl HostEntry {
         }
         if self.is_stale(now_ms) {
             let age = self.received_ms.map(|at| crate::format::age(now_ms.saturating_sub(at))).unwrap_or_default();
-            return Some(format!("stale: connected, but the last snapshot came {age}"));
+            let source =
+                if self.connection == Connection::Local { "the in-process agent's" } else { "connected, but the" };
+            return Some(format!("stale: {source} last snapshot came {age}"));
         }
         match (&self.connection, &self.summary) {
             (Connection::Connecting, _) => Some("connecting: no answer yet".into()),

@@ -106,10 +106,12 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
         text.push_str(&format!(" for {}", format::span(now.saturating_sub(host.connection_since_ms))));
     }
     match host.received_ms {
-        Some(at) => {
+        // Old values say how old, and that they are.
+        Some(at) if host.is_old(now) => {
             let stale = if host.is_stale(now) { " (stale)" } else { "" };
-            text.push_str(&format!(", {}{stale}", format::age(now.saturating_sub(at))));
+            text.push_str(&format!(", last snapshot {}{stale}", format::age(now.saturating_sub(at))));
         }
+        Some(at) => text.push_str(&format!(", {}", format::age(now.saturating_sub(at)))),
         None => text.push_str(", waiting for data"),
     }
     if let Some(s) = &host.snapshot {
@@ -698,9 +700,20 @@ mod tests {
         assert_eq!(app.selected_host().unwrap().name, "srv01");
         let buf = draw(&app, 100, 34);
         let text = crate::terminal::buffer_text(&buf);
-        assert!(text.starts_with(" cm-dashboard ── srv01 ── unreachable for 0.0 s, 0.4 s ago"), "{text}");
+        assert!(text.starts_with(" cm-dashboard ── srv01 ── unreachable for 0.0 s, last snapshot 0.4 s ago"), "{text}");
         assert_eq!(row_color(&buf, "/var/lib ext4"), Color::DarkGray, "dimmed, red no more: {text}");
         assert!(text.contains("unreachable for 0.0 s: timed out; the values shown are from 0.4 s ago"), "{text}");
+    }
+
+    #[test]
+    fn a_stale_host_says_so_and_dims_its_values() {
+        let mut app = app_with(sample());
+        app.update(Msg::Tick(NOW_MS + 20_000));
+        let buf = draw(&app, 100, 30);
+        let text = crate::terminal::buffer_text(&buf);
+        assert!(text.starts_with(" cm-dashboard ── srv01 ── local, last snapshot 20 s ago (stale)"), "{text}");
+        assert!(text.contains("stale: the in-process agent's last snapshot came 20 s ago"), "{text}");
+        assert_eq!(row_color(&buf, "/var/lib ext4"), Color::DarkGray, "old values are dimmed: {text}");
     }
 
     #[test]
