@@ -64,16 +64,22 @@ in
         agent.wait_until_succeeds("journalctl -u cm-agent | grep -q 'serving'")
     dashboard.wait_for_unit("multi-user.target")
 
+    # The state's schema: docs/STATE.md.
     with subtest("both hosts are seen"):
         state = json.loads(dashboard.wait_until_succeeds("cm-dashboard --once --json --wait 20"))
+        assert state["version"] == 1 and state["mode"] == "fleet", state
         hosts = {h["name"]: h for h in state["hosts"]}
         for name in ("agent1", "agent2"):
             assert hosts[name]["connection"]["state"] == "connected", hosts[name]
             assert hosts[name]["snapshot"]["host"] == name
+            assert not hosts[name]["stale"], hosts[name]
 
     with subtest("the failing unit on agent2 is critical"):
         services = {s["name"]: s for s in hosts["agent2"]["snapshot"]["services"]}
         assert services["broken.service"]["status"] == "critical", services["broken.service"]
+        # The host's own verdict says so too, with a reason to read.
+        assert hosts["agent2"]["status"] == "critical", hosts["agent2"]["status"]
+        assert hosts["agent2"]["reason"], hosts["agent2"]
         assert "broken.service" not in {s["name"] for s in hosts["agent1"]["snapshot"]["services"]}
 
     with subtest("the failing backup job is critical"):

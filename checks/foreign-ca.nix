@@ -99,6 +99,7 @@ in
         assert host["connection"]["state"] == "unreachable", host["connection"]
         reason = host["connection"]["reason"]
         assert "certificate" in reason, reason
+        assert host["status"] == "critical" and host["reason"] == "unreachable: " + reason, host
         assert host["snapshot"] is None, "nothing from the rogue agent was shown"
         # The rogue agent's log says it was the dashboard that refused it.
         rogue.wait_until_succeeds("journalctl -u cm-agent | grep -q \"refused this agent's certificate\"")

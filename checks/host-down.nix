@@ -31,11 +31,17 @@ in
         assert status != 0
         host = json.loads(out)["hosts"][0]
         assert host["connection"]["state"] == "unreachable", host
+        # docs/STATE.md: an unreachable host is critical, and says why.
+        assert host["status"] == "critical", host["status"]
+        assert host["connection"]["reason"], host["connection"]
+        assert host["reason"].startswith("unreachable: "), host["reason"]
 
     with subtest("back after it boots"):
         agent1.start()
         agent1.wait_for_unit("cm-agent.service")
         out = dashboard.wait_until_succeeds("cm-dashboard --once --json --wait 10")
-        assert json.loads(out)["hosts"][0]["connection"]["state"] == "connected"
+        host = json.loads(out)["hosts"][0]
+        assert host["connection"]["state"] == "connected", host["connection"]
+        assert host["connection"]["reason"] is None, host["connection"]
   '';
 }

@@ -1,8 +1,10 @@
 # Both binaries of the workspace: cm-agent and cm-dashboard.
 {
   lib,
+  stdenv,
   rustPlatform,
   coreutils,
+  installShellFiles,
 }:
 
 rustPlatform.buildRustPackage {
@@ -27,7 +29,22 @@ rustPlatform.buildRustPackage {
   cargoBuildFlags = [ "--workspace" ];
   cargoTestFlags = [ "--workspace" ];
 
+  nativeBuildInputs = [ installShellFiles ];
   nativeCheckInputs = [ coreutils ];
+
+  # Shell completions and manual pages (one per command), from the binaries
+  # themselves: `completions SHELL` and `man --dir DIR`.
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    for bin in cm-agent cm-dashboard; do
+      installShellCompletion --cmd $bin \
+        --bash <($out/bin/$bin completions bash) \
+        --zsh <($out/bin/$bin completions zsh) \
+        --fish <($out/bin/$bin completions fish)
+      mkdir -p man/$bin
+      $out/bin/$bin man --dir man/$bin
+      installManPage man/$bin/*.1
+    done
+  '';
   # These compare the agent with the machine it runs on (df, /proc/meminfo, the
   # host name); the build sandbox is not a machine worth comparing with.
   checkFlags = [

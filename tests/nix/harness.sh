@@ -168,7 +168,9 @@ PY
 done
 python3 - "$state" <<'PY' || fail "the snapshot is not what the hardened agent should see"
 import json, sys
-host = json.loads(sys.argv[1])["hosts"][0]
+state = json.loads(sys.argv[1])
+assert state["version"] == 1, "docs/STATE.md's schema"
+host = state["hosts"][0]
 assert host["connection"]["state"] == "connected", host["connection"]
 snap = host["snapshot"]
 services = {s["name"]: s for s in snap["services"] or []}

@@ -89,6 +89,17 @@ enum Command {
     /// The fleet's certificates.
     #[command(subcommand)]
     Pki(Pki),
+    /// Print a shell's completions for cm-agent: `cm-agent completions bash > /etc/bash_completion.d/cm-agent`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print cm-agent's manual page (roff: `cm-agent man | man -l -`), or
+    /// write one page per command into DIR (cm-agent.1, cm-agent-run.1...).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Which part of the history to print, and how.
@@ -241,6 +252,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "cm-agent", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            match dir {
+                Some(dir) => clap_mangen::generate_to(Cli::command(), &dir)
+                    .with_context(|| format!("writing manual pages to {}", dir.display())),
+                None => Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?),
+            }
+        }
         Command::Export { state_dir, range } => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
             let (request, format) = range.request(now)?;

@@ -27,36 +27,54 @@ pub enum Connection {
 }
 
 impl Connection {
-    /// Short words for the title bar.
-    pub fn label(&self) -> String {
+    /// One word for the title bar and the tables; the reason of an
+    /// unreachable host goes where it has room ([`HostEntry::headline`]).
+    pub fn label(&self) -> &'static str {
         match self {
-            Connection::Local => "local".into(),
-            Connection::Connecting => "connecting".into(),
-            Connection::Connected => "connected".into(),
-            Connection::Unreachable { reason } => format!("unreachable: {reason}"),
+            Connection::Local => "local",
+            Connection::Connecting => "connecting",
+            Connection::Connected => "connected",
+            Connection::Unreachable { .. } => "unreachable",
+        }
+    }
+
+    /// Why the host cannot be reached, if it cannot.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Connection::Unreachable { reason } => Some(reason),
+            _ => None,
         }
     }
 }
 
 /// One monitored host as the dashboard knows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostEntry {
     pub name: String,
     /// The group the fleet config puts it in (server, workstation, lab...).
     pub role: String,
     pub connection: Connection,
+    /// When `connection` last changed, milliseconds since the Unix epoch.
+    pub connection_since_ms: u64,
+    /// The status the dashboard last gave the host ([`HostEntry::status`]),
+    /// and since when: the dashboard's start, or the last change.
+    pub last_status: Status,
+    pub status_since_ms: u64,
     /// When the latest snapshot arrived, milliseconds since the Unix epoch.
     pub received_ms: Option<u64>,
     /// The agent's collection interval, from its Welcome.
     pub interval_ms: Option<u64>,
     pub snapshot: Option<HostSnapshot>,
     /// What the overview shows of `snapshot`, worked out when it arrived.
-    #[serde(skip)]
     pub summary: Option<Summary>,
     /// The series the views draw, over time.
-    #[serde(skip)]
     pub history: HostHistory,
 }
+
+/// How long a connected host may stay silent before it is stale: three of
+/// its intervals, and never less than this (an agent that sees no change
+/// sends a heartbeat after 5 s of silence, docs/PROTOCOL.md).
+pub const STALE_AFTER_MS: u64 = 10_000;
 
 impl HostEntry {
     pub fn new(name: &str, role: &str, connection: Connection) -> Self {
@@ -64,6 +82,9 @@ impl HostEntry {
             name: name.into(),
             role: role.into(),
             connection,
+            connection_since_ms: 0,
+            last_status: Status::Unknown,
+            status_since_ms: 0,
             received_ms: None,
             interval_ms: None,
             snapshot: None,
@@ -82,11 +103,44 @@ impl HostEntry {
         samples
     }
 
-    /// True when the latest snapshot is older than three intervals (at least 10 s).
+    /// True when the host is connected but its latest snapshot is older than
+    /// three intervals (at least [`STALE_AFTER_MS`]): the connection lives,
+    /// the agent says nothing. A host whose connection is gone is
+    /// unreachable instead; either way its values are old ([`HostEntry::is_old`]).
     pub fn is_stale(&self, now_ms: u64) -> bool {
         let Some(at) = self.received_ms else { return false };
-        let limit = self.interval_ms.map_or(10_000, |i| (3 * i).max(10_000));
+        if matches!(self.connection, Connection::Unreachable { .. }) {
+            return false;
+        }
+        let limit = self.interval_ms.map_or(STALE_AFTER_MS, |i| (3 * i).max(STALE_AFTER_MS));
         now_ms.saturating_sub(at) > limit
+    }
+
+    /// True when the values on screen are not live: the host is stale, or
+    /// unreachable (or reconnecting) with the snapshot from before.
+    pub fn is_old(&self, now_ms: u64) -> bool {
+        self.snapshot.is_some()
+            && (self.is_stale(now_ms) || !matches!(self.connection, Connection::Connected | Connection::Local))
+    }
+
+    /// The one thing a person should know about the host: why it cannot be
+    /// reached, that it is stale, or the worst reason in its snapshot.
+    /// `None` while all is well.
+    pub fn headline(&self, now_ms: u64) -> Option<String> {
+        if let Connection::Unreachable { reason } = &self.connection {
+            return Some(format!("unreachable: {reason}"));
+        }
+        if self.is_stale(now_ms) {
+            let age = self.received_ms.map(|at| crate::format::age(now_ms.saturating_sub(at))).unwrap_or_default();
+            let source =
+                if self.connection == Connection::Local { "the in-process agent's" } else { "connected, but the" };
+            return Some(format!("stale: {source} last snapshot came {age}"));
+        }
+        match (&self.connection, &self.summary) {
+            (Connection::Connecting, _) => Some("connecting: no answer yet".into()),
+            (_, Some(summary)) => summary.reason.clone(),
+            (_, None) => None,
+        }
     }
 
     /// The host's worst status: an unreachable host is critical, a stale one
@@ -102,6 +156,16 @@ impl HostEntry {
             own
         }
     }
+}
+
+/// Where the hosts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// This machine, through the in-process agent.
+    Local,
+    /// The fleet of the configuration file, over the network.
+    Fleet,
 }
 
 /// Which screen is shown.
@@ -169,6 +233,8 @@ pub enum Command {
     /// Choose any series of the host to chart, by typing part of its name.
     Pick,
     ShowRange(Range),
+    /// Scrolls the help by this many rows (a large number: to an end).
+    ScrollHelp(i32),
 }
 
 /// Where a binding applies.
@@ -178,6 +244,8 @@ pub enum Scope {
     Overview,
     Host,
     Chart,
+    /// While the help is open.
+    Help,
 }
 
 /// The key bindings, as data: the help screen and the key bar are drawn from this.
@@ -216,6 +284,14 @@ pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('j'), Command::NextRow, Scope::Chart, "", ""),
     (KeyCode::Char('g'), Command::Pick, Scope::Chart, "g", "find another series to chart"),
     (KeyCode::Esc, Command::Back, Scope::Chart, "Esc", "back to the host"),
+    (KeyCode::Up, Command::ScrollHelp(-1), Scope::Help, "↑/↓", "scroll the help"),
+    (KeyCode::Char('k'), Command::ScrollHelp(-1), Scope::Help, "", ""),
+    (KeyCode::Down, Command::ScrollHelp(1), Scope::Help, "", ""),
+    (KeyCode::Char('j'), Command::ScrollHelp(1), Scope::Help, "", ""),
+    (KeyCode::PageUp, Command::ScrollHelp(-10), Scope::Help, "PgUp/PgDn", "scroll the help a page"),
+    (KeyCode::PageDown, Command::ScrollHelp(10), Scope::Help, "", ""),
+    (KeyCode::Home, Command::ScrollHelp(i32::MIN), Scope::Help, "", ""),
+    (KeyCode::End, Command::ScrollHelp(i32::MAX), Scope::Help, "", ""),
 ];
 
 /// What happened.
@@ -237,8 +313,11 @@ pub enum Msg {
         connection: Connection,
         interval_ms: Option<u64>,
     },
-    /// The terminal was resized; the next draw uses the new size.
-    Resize,
+    /// The terminal has this size now (at the start, and after each resize).
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
     /// A signal asked the dashboard to stop.
     Terminate,
     /// Whether host number `host` can answer history requests (sent each
@@ -290,10 +369,9 @@ pub struct Picker {
 }
 
 /// The whole dashboard state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct App {
-    /// `local` (this machine through the in-process agent) or `remote` (a fleet).
-    pub mode: &'static str,
+    pub mode: Mode,
     pub hosts: Vec<HostEntry>,
     /// Index into `hosts` of the host the cursor is on.
     pub selected: usize,
@@ -305,39 +383,47 @@ pub struct App {
     pub filtering: bool,
     pub group_by_role: bool,
     pub show_help: bool,
+    /// The help's first row shown, when it is longer than the screen.
+    pub help_scroll: u16,
+    /// The terminal's size, columns and rows, as last reported.
+    pub screen: (u16, u16),
     /// The latest clock tick, milliseconds since the Unix epoch.
     pub now_ms: u64,
     /// Something on screen changed since the last frame; the event loop draws
     /// and clears it. The clock alone does not set it.
-    #[serde(skip)]
     pub dirty: bool,
     /// The host view's row cursor: a series name (the first row when unset
     /// or gone).
-    #[serde(skip)]
     pub row: Option<String>,
-    #[serde(skip)]
     pub chart: Option<Chart>,
-    #[serde(skip)]
     pub picker: Option<Picker>,
     /// History requests for the event loop to send ([`App::take_fetches`]).
-    #[serde(skip)]
     fetches: Vec<Fetch>,
-    #[serde(skip)]
     last_fetch_id: u64,
 }
 
 impl App {
-    /// Local mode: one host, served by the in-process agent.
+    /// Local mode: one host, served by the in-process agent, called "this
+    /// machine" until its first snapshot names it ([`App::local_named`]).
     pub fn local(now_ms: u64) -> Self {
-        Self::with_hosts("local", vec![HostEntry::new("localhost", "", Connection::Local)], View::Host, now_ms)
+        Self::local_named("this machine", now_ms)
     }
 
-    /// Remote mode: the fleet from the config, starting on the overview.
+    /// Local mode for a machine whose name is known before its first snapshot.
+    pub fn local_named(name: &str, now_ms: u64) -> Self {
+        Self::with_hosts(Mode::Local, vec![HostEntry::new(name, "", Connection::Local)], View::Host, now_ms)
+    }
+
+    /// Fleet mode: the hosts from the config, starting on the overview.
     pub fn remote(hosts: Vec<HostEntry>, now_ms: u64) -> Self {
-        Self::with_hosts("remote", hosts, View::Overview, now_ms)
+        Self::with_hosts(Mode::Fleet, hosts, View::Overview, now_ms)
     }
 
-    fn with_hosts(mode: &'static str, hosts: Vec<HostEntry>, view: View, now_ms: u64) -> Self {
+    fn with_hosts(mode: Mode, mut hosts: Vec<HostEntry>, view: View, now_ms: u64) -> Self {
+        for h in &mut hosts {
+            h.connection_since_ms = now_ms;
+            h.status_since_ms = now_ms;
+        }
         let mut app = Self {
             mode,
             hosts,
@@ -348,6 +434,8 @@ impl App {
             filtering: false,
             group_by_role: false,
             show_help: false,
+            help_scroll: 0,
+            screen: (100, 30),
             now_ms,
             dirty: true,
             row: None,
@@ -425,11 +513,31 @@ impl App {
             .collect()
     }
 
-    /// Applies one message, then works out which history requests are due.
+    /// Applies one message, then notes status changes and works out which
+    /// history requests are due.
     pub fn update(&mut self, msg: Msg) -> Action {
         let action = self.apply(msg);
+        self.note_status_changes();
         self.plan_fetches();
         action
+    }
+
+    /// Stamps each host whose status changed with the time it did.
+    fn note_status_changes(&mut self) {
+        let now = self.now_ms;
+        for h in &mut self.hosts {
+            let status = h.status(now);
+            if status != h.last_status {
+                h.last_status = status;
+                h.status_since_ms = now;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Whether this is local mode.
+    pub fn is_local(&self) -> bool {
+        self.mode == Mode::Local
     }
 
     fn apply(&mut self, msg: Msg) -> Action {
@@ -441,7 +549,7 @@ impl App {
             }
             Msg::Snapshot { host, snapshot, received_ms } => {
                 self.now_ms = self.now_ms.max(received_ms);
-                let local = self.mode == "local";
+                let local = self.is_local();
                 if let Some(h) = self.hosts.get_mut(host) {
                     if local {
                         // The in-process agent is this machine, whatever it calls itself.
@@ -468,6 +576,9 @@ impl App {
                     if connection != Connection::Connected && h.history.source == Source::Available {
                         // Nothing is asked of it until a connection says it can answer again.
                         h.history.set_source(Source::Unknown);
+                    }
+                    if std::mem::discriminant(&h.connection) != std::mem::discriminant(&connection) {
+                        h.connection_since_ms = self.now_ms;
                     }
                     h.connection = connection;
                     h.interval_ms = interval_ms;
@@ -509,7 +620,9 @@ impl App {
                 }
                 Action::None
             }
-            Msg::Resize => {
+            Msg::Resize { cols, rows } => {
+                self.screen = (cols, rows);
+                self.help_scroll = self.help_scroll.min(crate::ui::help_scroll_limit(self));
                 self.dirty = true;
                 Action::None
             }
@@ -644,7 +757,8 @@ impl App {
             self.dirty = true;
             return Action::None;
         }
-        let scope = self.scope();
+        // While the help is open, its own keys and those of every view apply.
+        let scope = if self.show_help { Scope::Help } else { self.scope() };
         let Some(&(_, command, ..)) =
             KEYS.iter().find(|(code, _, s, ..)| *code == key.code && (*s == scope || *s == Scope::Everywhere))
         else {
@@ -652,19 +766,36 @@ impl App {
         };
         match command {
             Command::Quit => return Action::Quit,
-            Command::Help => self.show_help = !self.show_help,
+            Command::Help => {
+                self.show_help = !self.show_help;
+                self.help_scroll = 0;
+            }
+            // The fleet's protocol has no way to ask an agent for a snapshot now.
+            Command::Refresh if !self.is_local() => return Action::None,
             Command::Refresh => return Action::Refresh,
+            Command::ScrollHelp(by) => {
+                let limit = crate::ui::help_scroll_limit(self);
+                let to = (i64::from(self.help_scroll) + i64::from(by)).clamp(0, i64::from(limit)) as u16;
+                if to == self.help_scroll {
+                    return Action::None;
+                }
+                self.help_scroll = to;
+            }
             Command::Back => {
                 if self.show_help {
                     self.show_help = false;
                 } else if self.view == View::Chart {
                     self.chart = None;
                     self.view = View::Host;
-                } else if self.mode == "remote" {
+                } else if !self.is_local() {
                     self.view = View::Overview;
                 }
             }
-            Command::ToggleView if self.mode == "remote" => {
+            // A filter that matches nothing leaves no host to open.
+            Command::ToggleView | Command::Open if self.view == View::Overview && !self.shows_selected() => {
+                return Action::None;
+            }
+            Command::ToggleView if !self.is_local() => {
                 self.chart = None;
                 self.view = if self.view == View::Overview { View::Host } else { View::Overview };
             }
@@ -710,6 +841,11 @@ impl App {
         let at = order.iter().position(|&i| i == self.selected).unwrap_or(0) as isize;
         let next = (at + by).rem_euclid(order.len() as isize) as usize;
         self.selected = order[next];
+    }
+
+    /// Whether the overview lists the selected host (a filter may hide it).
+    pub fn shows_selected(&self) -> bool {
+        self.order().contains(&self.selected)
     }
 
     fn keep_selection_visible(&mut self) {
@@ -1105,6 +1241,98 @@ mod tests {
         assert_eq!(app.hosts[0].history.source, Source::Unavailable("agent 0.1.0 speaks protocol 1.1".into()));
         let samples = app.hosts[0].history.tracks["memory.used_percent"].points().len();
         assert_eq!(samples, 1, "the sparklines still take live samples");
+    }
+
+    #[test]
+    fn enter_with_a_filter_that_matches_nothing_opens_nothing() {
+        let mut app = fleet();
+        app.update(key('/'));
+        for c in "nosuchhost".chars() {
+            app.update(key(c));
+        }
+        app.update(code(KeyCode::Enter)); // keeps the filter
+        assert!(app.order().is_empty());
+        app.dirty = false;
+        assert_eq!(app.update(code(KeyCode::Enter)), Action::None);
+        assert_eq!((app.view, app.dirty), (View::Overview, false), "no host matches: nothing opens");
+        app.update(code(KeyCode::Tab));
+        assert_eq!(app.view, View::Overview, "nor with Tab");
+        app.update(key('f'));
+        app.update(code(KeyCode::Esc));
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.view, View::Host, "with the filter gone, Enter opens the selected host");
+    }
+
+    #[test]
+    fn refresh_is_for_the_local_agent_only() {
+        let mut app = fleet();
+        app.dirty = false;
+        assert_eq!(app.update(key('r')), Action::None, "the fleet's protocol has no refresh request");
+        assert!(!app.dirty);
+        assert_eq!(App::local(0).update(key('r')), Action::Refresh);
+    }
+
+    #[test]
+    fn the_help_scrolls_as_far_as_it_is_long_and_no_further() {
+        let mut app = fleet();
+        app.update(Msg::Resize { cols: 40, rows: 12 });
+        app.update(key('?'));
+        let limit = crate::ui::help_scroll_limit(&app);
+        assert!(limit > 5, "the help is taller than 12 rows: {limit}");
+        app.update(code(KeyCode::Down));
+        assert_eq!(app.help_scroll, 1);
+        app.update(code(KeyCode::PageDown));
+        assert_eq!(app.help_scroll, 11.min(limit));
+        app.update(code(KeyCode::End));
+        assert_eq!(app.help_scroll, limit);
+        app.dirty = false;
+        app.update(code(KeyCode::Down));
+        assert_eq!((app.help_scroll, app.dirty), (limit, false), "the end is the end");
+        app.update(code(KeyCode::Home));
+        assert_eq!(app.help_scroll, 0);
+        assert_eq!(app.selected_host().unwrap().name, "labbox", "arrows scroll the help, not the selection");
+        app.update(Msg::Resize { cols: 200, rows: 80 });
+        assert_eq!(crate::ui::help_scroll_limit(&app), 0, "all of it fits");
+        app.update(code(KeyCode::Esc));
+        assert!(!app.show_help);
+    }
+
+    #[test]
+    fn each_host_says_since_when_it_has_its_status() {
+        let mut app = fleet();
+        let since = |app: &App, i: usize| (app.hosts[i].last_status, app.hosts[i].status_since_ms);
+        assert_eq!(since(&app, 3), (Status::Critical, 1_000), "unreachable since the start");
+        app.hosts[0].interval_ms = Some(2_000);
+        app.update(Msg::Tick(5_000));
+        assert_eq!(since(&app, 0), (Status::Ok, 1_000), "a tick that changes nothing keeps the time");
+        app.update(Msg::Tick(12_000));
+        assert_eq!(since(&app, 0), (Status::Warning, 12_000), "stale from the tick that saw it");
+        let snap = HostSnapshot {
+            host: "srv01".into(),
+            cpu: Some(Cpu { utilisation_percent: Some(8.0), ..Default::default() }),
+            ..Default::default()
+        };
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(snap), received_ms: 13_000 });
+        assert_eq!(since(&app, 0), (Status::Ok, 13_000), "live again");
+        assert_eq!(app.hosts[3].connection_since_ms, 1_000);
+        app.update(Msg::Connection { host: 3, connection: Connection::Connected, interval_ms: None });
+        assert_eq!(app.hosts[3].connection_since_ms, 13_000);
+    }
+
+    #[test]
+    fn an_unreachable_host_is_not_stale_but_its_values_are_old() {
+        let mut app = fleet();
+        app.update(Msg::Connection {
+            host: 0,
+            connection: Connection::Unreachable { reason: "timed out".into() },
+            interval_ms: None,
+        });
+        let srv = &app.hosts[0];
+        assert!(!srv.is_stale(60_000), "unreachable, not stale: the connection is gone");
+        assert!(srv.is_old(1_000), "its last values are not live");
+        assert_eq!(srv.headline(1_000).as_deref(), Some("unreachable: timed out"));
+        assert!(!app.hosts[1].is_old(1_000));
+        assert!(app.hosts[1].is_old(20_000), "silent for 19 s: stale, old");
     }
 
     #[test]

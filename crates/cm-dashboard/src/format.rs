@@ -1,7 +1,8 @@
-//! Human-readable numbers. Memory is shown in binary units (GiB, as `free -h`),
-//! storage in decimal units (GB, as drives are sold).
+//! Human-readable numbers. Every size is in binary units (KiB, MiB, GiB:
+//! powers of 1024, as `free -h`, `df -h` and btop print them), memory and
+//! storage alike, with three significant digits (`23.5 GiB`, `252 GiB`,
+//! `1.80 GiB`), so that figures on one screen compare at a glance.
 
-/// `1.2 GiB`, `512 MiB`, `88 KiB`, `0 B`.
 /// A NixOS host for the overview: its generation, then "reboot" while the
 /// booted system is not the current one, else the short revision.
 pub fn nixos_cell(n: &cm_proto::NixosState) -> String {
@@ -24,58 +25,90 @@ pub fn short_revision(rev: &str) -> String {
     }
 }
 
+const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/// `23.5 GiB`, `512 MiB`, `88.0 KiB`, `0 B`: three significant digits.
 pub fn iec(bytes: u64) -> String {
-    scaled(bytes as f64, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+    let (scale, unit) = pick_unit(bytes as f64);
+    format!("{} {}", number(bytes as f64, scale, unit), UNITS[unit])
 }
 
-/// `1.0 TB`, `412 GB`, `0 B`.
-pub fn si(bytes: u64) -> String {
-    scaled(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
-}
-
-fn scaled(v: f64, step: f64, units: &[&str]) -> String {
-    let (scale, unit) = pick_unit(v, step, units.len());
-    format!("{} {}", number(v / scale), units[unit])
-}
-
-fn pick_unit(v: f64, step: f64, count: usize) -> (f64, usize) {
+/// The power of 1024 to show `v` in: the largest that leaves at least 1,
+/// and a figure that rounds below 1000 (`1010 KiB` is `0.99 MiB`).
+fn pick_unit(v: f64) -> (f64, usize) {
     let (mut scale, mut unit) = (1.0, 0);
-    while v / scale >= step && unit + 1 < count {
-        scale *= step;
+    while v / scale >= 999.5 && unit + 1 < UNITS.len() {
+        scale *= 1024.0;
         unit += 1;
     }
     (scale, unit)
 }
 
-/// One decimal below 10, none above: `2.4`, `12`, `412`.
-fn number(v: f64) -> String {
-    if v < 9.95 && v.fract() != 0.0 {
-        format!("{v:.1}")
+/// `v / scale` with three significant digits (`1.80`, `23.5`, `252`);
+/// whole bytes have no decimals, and zero is `0`.
+fn number(v: f64, scale: f64, unit: usize) -> String {
+    let x = v / scale;
+    if unit == 0 || x == 0.0 {
+        format!("{x:.0}")
+    } else if x < 9.995 {
+        format!("{x:.2}")
+    } else if x < 99.95 {
+        format!("{x:.1}")
     } else {
-        format!("{v:.0}")
+        format!("{x:.0}")
     }
 }
 
-/// `used/total unit` with the total's unit for both: `2.4/7.6 GiB`.
+/// `used/total unit`: `1.80/24.0 GiB`, with the total's unit for both when
+/// the used figure reads well in it, else each in its own (`88.0 KiB/16.0 GiB`).
 pub fn iec_pair(used: u64, total: u64) -> String {
-    pair(used, total, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+    let (scale, unit) = pick_unit(total as f64);
+    let (used_scale, used_unit) = pick_unit(used as f64);
+    if used_unit == unit || used == 0 || used_unit + 1 == unit && used as f64 / scale >= 0.1 {
+        format!("{}/{} {}", number(used as f64, scale, unit), number(total as f64, scale, unit), UNITS[unit])
+    } else {
+        format!("{} {}/{}", number(used as f64, used_scale, used_unit), UNITS[used_unit], iec(total))
+    }
 }
 
-/// `98/200 GB`.
-pub fn si_pair(used: u64, total: u64) -> String {
-    pair(used, total, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
-}
-
-fn pair(used: u64, total: u64, step: f64, units: &[&str]) -> String {
-    let (scale, unit) = pick_unit(total as f64, step, units.len());
-    format!("{}/{} {}", number(used as f64 / scale), number(total as f64 / scale), units[unit])
-}
-
-/// `88K`, `256M`, `1.2G`, `4G`: for narrow columns.
+/// `88.0K`, `256M`, `1.20G`, `4.00G`: the same figures for narrow columns.
 pub fn iec_short(bytes: u64) -> String {
-    let (scale, unit) = pick_unit(bytes as f64, 1024.0, 6);
+    let (scale, unit) = pick_unit(bytes as f64);
     let suffix = ["B", "K", "M", "G", "T", "P"][unit];
-    format!("{}{suffix}", number(bytes as f64 / scale))
+    format!("{}{suffix}", number(bytes as f64, scale, unit))
+}
+
+/// `s` cut to at most `width` characters with an ellipsis in the middle,
+/// keeping more of the end: a path's last components say most
+/// (`/mnt/sand…env/v1/python`). Shorter strings come back as they are.
+pub fn middle(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        return s.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(count - tail));
+    out
+}
+
+/// `s` padded or cut (with `…` at the end) to exactly `width` characters.
+pub fn fit(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        format!("{s:<width$}")
+    } else {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        if width > 0 {
+            cut.push('…');
+        }
+        cut
+    }
 }
 
 /// `42s`, `3m`, `5h`, `12d`: how long ago, for narrow columns.
@@ -89,14 +122,20 @@ pub fn short_age(ms: u64) -> String {
     }
 }
 
+/// `0.4 s`, `12 s`, `3 min`, `2 h`, `3 d`: how long, for sentences.
+pub fn span(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        10_000..=119_999 => format!("{} s", ms / 1000),
+        120_000..=7_199_999 => format!("{} min", ms / 60_000),
+        7_200_000..=172_799_999 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
+
 /// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
 pub fn age(ms: u64) -> String {
-    match ms {
-        0..=9_999 => format!("{:.1} s ago", ms as f64 / 1000.0),
-        10_000..=119_999 => format!("{} s ago", ms / 1000),
-        120_000..=7_199_999 => format!("{} min ago", ms / 60_000),
-        _ => format!("{} h ago", ms / 3_600_000),
-    }
+    format!("{} ago", span(ms))
 }
 
 /// `3d 4h`, `5h 12m`, `42m`.
@@ -139,24 +178,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_like_free_and_df() {
+    fn sizes_are_binary_with_three_significant_digits() {
         assert_eq!(iec(0), "0 B");
-        assert_eq!(iec(88 * 1024), "88 KiB");
-        assert_eq!(iec(2_576_980_378), "2.4 GiB");
-        assert_eq!(si(1_000_204_886_016), "1.0 TB");
-        assert_eq!(si(412_000_000_000), "412 GB");
-        assert_eq!(iec_pair(2_576_980_378, 8_160_437_862), "2.4/7.6 GiB");
-        assert_eq!(iec_pair(1126 << 20, 12 << 30), "1.1/12 GiB");
-        assert_eq!(iec_pair(8 << 30, 8 << 30), "8/8 GiB");
-        assert_eq!(si_pair(98_000_000_000, 200_000_000_000), "98/200 GB");
+        assert_eq!(iec(512), "512 B");
+        assert_eq!(iec(88 * 1024), "88.0 KiB");
+        assert_eq!(iec(2_576_980_378), "2.40 GiB");
+        // 23.5 GiB of RAM is not "24 GiB".
+        assert_eq!(iec(25_232_932_864), "23.5 GiB");
+        // df -h's 252G for a 270 553 174 016-byte filesystem.
+        assert_eq!(iec(270_553_174_016), "252 GiB");
+        // A "1 TB" drive, as lsblk's 931.5G.
+        assert_eq!(iec(1_000_204_886_016), "932 GiB");
+        assert_eq!(iec(1_020 << 20), "1.00 GiB");
+        assert_eq!(iec(1_000 << 10), "0.98 MiB", "never a four-digit figure");
+        assert_eq!(iec(4_000_787_030_016), "3.64 TiB");
+    }
+
+    #[test]
+    fn pairs_share_the_total_unit_unless_the_used_figure_would_vanish() {
+        assert_eq!(iec_pair(2_576_980_378, 8_160_437_862), "2.40/7.60 GiB");
+        assert_eq!(iec_pair(1126 << 20, 12 << 30), "1.10/12.0 GiB");
+        assert_eq!(iec_pair(8 << 30, 8 << 30), "8.00/8.00 GiB");
+        assert_eq!(iec_pair(512 << 20, 24 << 30), "0.50/24.0 GiB");
+        assert_eq!(iec_pair(88 << 10, 16 << 30), "88.0 KiB/16.0 GiB");
+        assert_eq!(iec_pair(0, 4096), "0/4.00 KiB");
         assert_eq!(iec_pair(0, 0), "0/0 B");
     }
 
     #[test]
     fn short_forms_for_the_services_table() {
         assert_eq!(iec_short(256 << 20), "256M");
-        assert_eq!(iec_short(4 << 30), "4G");
-        assert_eq!(iec_short(1_288_490_188), "1.2G");
+        assert_eq!(iec_short(4 << 30), "4.00G");
+        assert_eq!(iec_short(1_288_490_188), "1.20G");
+        assert_eq!(iec_short(15 << 30), "15.0G");
         assert_eq!(short_age(42_000), "42s");
         assert_eq!(short_age(3 * 3_600_000), "3h");
         assert_eq!(short_age(5 * 86_400_000), "5d");
@@ -167,10 +221,21 @@ mod tests {
         use cm_proto::series::Unit;
         assert_eq!(value(Unit::Percent, 45.64), "45.6%");
         assert_eq!(value(Unit::Celsius, 56.0), "56.0 °C");
-        assert_eq!(value(Unit::Bytes, 2_576_980_378.0), "2.4 GiB");
+        assert_eq!(value(Unit::Bytes, 2_576_980_378.0), "2.40 GiB");
         assert_eq!(value(Unit::Hertz, 3_400_000_000.0), "3.40 GHz");
         assert_eq!(value(Unit::Load, 0.42), "0.42");
         assert_eq!(value(Unit::Count, 3.0), "3");
+    }
+
+    #[test]
+    fn long_paths_lose_their_middle_and_cells_their_end() {
+        let path = "/mnt/sandboxing/model_tools_env/v1/python";
+        assert_eq!(middle(path, 100), path);
+        assert_eq!(middle(path, 20), "/mnt/s…env/v1/python");
+        assert_eq!(middle(path, 20).chars().count(), 20);
+        assert_eq!(middle(path, 1), "…");
+        assert_eq!(fit("gitea", 8), "gitea   ");
+        assert_eq!(fit("a-long-unit-name", 8), "a-long-…");
     }
 
     #[test]

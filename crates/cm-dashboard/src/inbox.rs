@@ -215,7 +215,10 @@ mod tests {
             .map(|m| match m {
                 Msg::Snapshot { host, snapshot, .. } => format!("snapshot {host}#{}", snapshot.seq),
                 Msg::Key(k) => format!("key {:?}", k.code),
-                Msg::Connection { host, connection, .. } => format!("{host} {}", connection.label()),
+                Msg::Connection { host, connection, .. } => match connection.reason() {
+                    Some(why) => format!("{host} {}: {why}", connection.label()),
+                    None => format!("{host} {}", connection.label()),
+                },
                 other => format!("{other:?}"),
             })
             .collect()

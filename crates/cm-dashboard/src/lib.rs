@@ -1,6 +1,7 @@
 //! The dashboard's parts, for its binary (`main.rs`) and its render benchmark:
-//! app state, rendering, the terminal, the sources that feed the app, and
-//! the export of history.
+//! app state, rendering, the terminal, the sources that feed the app, the
+//! fleet's state for scripts (`--once --json`, `--json-lines`), and the
+//! export of history.
 
 pub mod app;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod inbox;
 pub mod local;
 pub mod redraw;
 pub mod remote;
+pub mod state;
 pub mod summary;
 pub mod terminal;
 mod theme;

@@ -16,6 +16,7 @@ use cm_dashboard::export::{Export, When};
 use cm_dashboard::history::Fetch;
 use cm_dashboard::inbox::{self, Wait};
 use cm_dashboard::redraw::Redraw;
+use cm_dashboard::state::FleetState;
 use cm_dashboard::{local, remote, terminal, unix_ms};
 use cm_history::export::Format;
 use cm_proto::history::Resolution;
@@ -34,7 +35,7 @@ struct Cli {
     /// Collect once, print, and exit instead of starting the interactive view.
     #[arg(long)]
     once: bool,
-    /// With --once: print the dashboard state as JSON instead of the screen as text.
+    /// With --once: print the fleet's state as JSON (docs/STATE.md) instead of the screen as text.
     #[arg(long, requires = "once")]
     json: bool,
     /// With --once: the screen size to print, as COLSxROWS.
@@ -53,8 +54,8 @@ struct Cli {
     /// Watch this machine even if a fleet configuration exists.
     #[arg(long, conflicts_with = "config")]
     local: bool,
-    /// Fleet mode without a screen: print one JSON line per second with each
-    /// host's connection, status and latest snapshot sequence, until stopped.
+    /// Without a screen: print one JSON line per second with each host's
+    /// connection, status and latest snapshot sequence (docs/STATE.md), until stopped.
     #[arg(long, conflicts_with = "once")]
     json_lines: bool,
     /// With --once in fleet mode: how long to wait for every host, in seconds.
@@ -66,6 +67,17 @@ struct Cli {
 enum Command {
     /// Write a range of a host's history to standard output, as CSV or JSON.
     Export(ExportArgs),
+    /// Print a shell's completions for cm-dashboard: `cm-dashboard completions bash > /etc/bash_completion.d/cm-dashboard`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print cm-dashboard's manual page (roff: `cm-dashboard man | man -l -`),
+    /// or write one page per command into DIR (cm-dashboard.1, cm-dashboard-export.1...).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -167,8 +179,23 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Command::Export(args)) = cli.command {
-        return export(args);
+    use clap::CommandFactory;
+    match cli.command {
+        Some(Command::Export(args)) => return export(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "cm-dashboard", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man { dir: Some(dir) }) => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man { dir: None }) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     if let Some(file) = &cli.check_config {
         DashboardConfig::load(file).map_err(anyhow::Error::msg)?;
@@ -187,12 +214,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return fleet_mode(&cli, fleet);
     }
     let config = CoreConfig::for_sysroot_arg(cli.sysroot.as_deref()).map_err(anyhow::Error::msg)?;
+    let app = App::local_named(&local_name(cli.sysroot.as_deref()), unix_ms());
     if cli.once {
-        let mut app = App::local(unix_ms());
+        let mut app = app;
         let snapshot = Box::new(AgentCore::one_shot(config));
         app.update(Msg::Snapshot { host: 0, snapshot, received_ms: unix_ms() });
-        print_once(&cli, &app)?;
+        print_once(&cli, &mut app)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if !cli.json_lines {
+        needs_a_terminal()?;
     }
     let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
@@ -205,25 +236,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
             .name("local-agent".into())
             .spawn(move || local::run(config, store, wake, req_rx, tx))?;
     }
-    interactive(
-        App::local(unix_ms()),
-        tx,
-        rx,
-        move || {
-            let _ = req_tx.send(local::Request::Refresh);
-        },
-        |fetch| {
-            let _ = history.send(fetch);
-        },
-    )?;
+    if cli.json_lines {
+        terminal::spawn_signal_listener(tx)?;
+        return json_lines(app, rx);
+    }
+    let refresh = move || {
+        let _ = req_tx.send(local::Request::Refresh);
+    };
+    interactive(app, tx, rx, Some(&refresh), |fetch| {
+        let _ = history.send(fetch);
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_once(cli: &Cli, app: &App) -> Result<()> {
+/// This machine's name before its first snapshot says it: the kernel's
+/// host name, or a captured tree's (`--sysroot`).
+fn local_name(sysroot: Option<&std::path::Path>) -> String {
+    let root = sysroot.unwrap_or(std::path::Path::new("/"));
+    std::fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "this machine".into())
+}
+
+/// The interactive view draws on a terminal and reads keys from one: with
+/// anything else (a pipe, a file) it stops at once and says what to use.
+fn needs_a_terminal() -> Result<()> {
+    use std::io::IsTerminal;
+    let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
+    if stdin && stdout {
+        return Ok(());
+    }
+    let which = if stdout { "standard input is" } else { "standard output is" };
+    anyhow::bail!(
+        "{which} not a terminal, and the interactive view needs one. For a script or a file use \
+         --once (the screen as text; --size COLSxROWS), --once --json (the fleet's state) or \
+         --json-lines (a line of state every second)"
+    )
+}
+
+fn print_once(cli: &Cli, app: &mut App) -> Result<()> {
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(app).context("encoding the dashboard state")?);
+        let state = FleetState::with_snapshots(app);
+        println!("{}", serde_json::to_string_pretty(&state).context("encoding the fleet's state")?);
     } else {
-        print!("{}", terminal::render_to_text(app, cli.size.0, cli.size.1));
+        app.update(Msg::Resize { cols: cli.size.0, rows: cli.size.1 });
+        print!("{}", terminal::print_to_text(app, cli.size.0, cli.size.1));
     }
     Ok(())
 }
@@ -240,7 +299,9 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
         return json_lines(app, rx);
     }
     if !cli.once {
-        interactive(app, tx, rx, || {}, |fetch| pool.fetch(fetch))?;
+        needs_a_terminal()?;
+        // The protocol has no request for a snapshot now: no refresh here.
+        interactive(app, tx, rx, None::<&fn()>, |fetch| pool.fetch(fetch))?;
         return Ok(ExitCode::SUCCESS);
     }
     // Wait until every host has sent a snapshot, or the time is up.
@@ -261,7 +322,7 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
             app.update(Msg::Connection { host, connection: Connection::Unreachable { reason }, interval_ms: None });
         }
     }
-    print_once(cli, &app)?;
+    print_once(cli, &mut app)?;
     let down: Vec<&str> = app.hosts.iter().filter(|h| h.snapshot.is_none()).map(|h| h.name.as_str()).collect();
     if down.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -272,7 +333,8 @@ fn fleet_mode(cli: &Cli, config: DashboardConfig) -> Result<ExitCode> {
 }
 
 /// `--json-lines`: the fleet's state once a second, for scripts and tests,
-/// until SIGTERM, SIGINT or SIGHUP.
+/// until SIGTERM, SIGINT or SIGHUP; each host also says which host its
+/// snapshot names (`snapshot_host`), so that a misattribution shows.
 fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
     use std::io::Write;
     let mut next = Instant::now();
@@ -294,22 +356,13 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
         next += Duration::from_secs(1);
         let now = unix_ms();
         app.update(Msg::Tick(now));
-        let hosts: Vec<serde_json::Value> = app
-            .hosts
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "name": h.name,
-                    "connection": h.connection,
-                    "status": h.status(now),
-                    "stale": h.is_stale(now),
-                    "seq": h.snapshot.as_ref().map(|s| s.seq),
-                    "snapshot_host": h.snapshot.as_ref().map(|s| s.host.clone()),
-                    "age_ms": h.received_ms.map(|t| now.saturating_sub(t)),
-                })
-            })
-            .collect();
-        let line = serde_json::json!({ "time_ms": now, "hosts": hosts });
+        let mut line =
+            serde_json::to_value(FleetState::without_snapshots(&app)).context("encoding the fleet's state")?;
+        if let Some(hosts) = line["hosts"].as_array_mut() {
+            for (json, h) in hosts.iter_mut().zip(&app.hosts) {
+                json["snapshot_host"] = h.snapshot.as_ref().map(|s| s.host.clone()).into();
+            }
+        }
         let mut out = stdout.lock();
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
             return Ok(ExitCode::SUCCESS); // the reader went away
@@ -321,15 +374,17 @@ fn json_lines(mut app: App, rx: inbox::Receiver) -> Result<ExitCode> {
 /// rate) or the clock must move, sleep until a message comes or the next frame
 /// is due, apply everything waiting, and send the history requests that
 /// became due to `fetch`.
-fn interactive(
+fn interactive<R: Fn()>(
     mut app: App,
     tx: inbox::Sender,
     rx: inbox::Receiver,
-    refresh: impl Fn(),
+    refresh: Option<&R>,
     fetch: impl Fn(Fetch),
 ) -> Result<()> {
     terminal::spawn_signal_listener(tx.clone())?;
     let mut term = terminal::Terminal::enter().context("setting up the terminal")?;
+    let (cols, rows) = term.size()?;
+    app.update(Msg::Resize { cols, rows });
     terminal::spawn_input_reader(tx);
     let mut redraw = Redraw::default();
     loop {
@@ -357,7 +412,7 @@ fn interactive(
         }
         match action {
             Action::Quit => break,
-            Action::Refresh => refresh(),
+            Action::Refresh => refresh.iter().for_each(|r| r()),
             Action::None => {}
         }
         app.take_fetches().into_iter().for_each(&fetch);

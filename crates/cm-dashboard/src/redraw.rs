@@ -96,7 +96,7 @@ mod tests {
         redraw.drew(&mut app, t0 + 500 * MS);
         app.update(down());
         assert!(!redraw.due(&app, t0 + 600 * MS), "still down for the same reason: nothing new");
-        app.update(Msg::Resize);
+        app.update(Msg::Resize { cols: 80, rows: 24 });
         assert!(redraw.due(&app, t0 + 600 * MS), "the terminal was resized");
     }
 

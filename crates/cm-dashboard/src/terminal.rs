@@ -10,11 +10,13 @@ use ratatui::backend::{CrosstermBackend, TestBackend};
 
 use crate::app::{App, Msg};
 use crate::inbox::Sender;
-use crate::ui;
+use crate::{theme, ui};
 
 /// The live terminal; dropping it restores the user's terminal.
 pub struct Terminal {
     inner: ratatui::Terminal<CrosstermBackend<Stdout>>,
+    /// `NO_COLOR` is set: frames go out without colors ([`theme::monochrome`]).
+    monochrome: bool,
 }
 
 impl Terminal {
@@ -33,12 +35,25 @@ impl Terminal {
             return Err(e);
         }
         let inner = ratatui::Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| restore())?;
-        Ok(Self { inner })
+        Ok(Self { inner, monochrome: theme::no_color_requested() })
+    }
+
+    /// The terminal's size, columns and rows.
+    pub fn size(&self) -> io::Result<(u16, u16)> {
+        self.inner.size().map(|s| (s.width, s.height))
     }
 
     /// Draws the app; ratatui resizes its buffers when the terminal size changed.
     pub fn draw(&mut self, app: &App) -> io::Result<()> {
-        self.inner.draw(|f| ui::render(app, f)).map(|_| ())
+        let monochrome = self.monochrome;
+        self.inner
+            .draw(|f| {
+                ui::render(app, f);
+                if monochrome {
+                    theme::monochrome(f.buffer_mut());
+                }
+            })
+            .map(|_| ())
     }
 }
 
@@ -59,7 +74,7 @@ pub fn spawn_input_reader(tx: Sender) {
     std::thread::spawn(move || loop {
         let msg = match event::read() {
             Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => Msg::Key(key),
-            Ok(Event::Resize(..)) => Msg::Resize,
+            Ok(Event::Resize(cols, rows)) => Msg::Resize { cols, rows },
             Ok(_) => continue,
             // stdin closed or unreadable: nothing more will come from the user.
             Err(_) => Msg::Terminate,
@@ -83,11 +98,20 @@ pub fn spawn_signal_listener(tx: Sender) -> io::Result<()> {
     Ok(())
 }
 
-/// Renders the app into a `cols` x `rows` buffer and returns it as plain text,
-/// one line per row with trailing spaces trimmed.
+/// Renders the app as the terminal shows it into a `cols` x `rows` buffer
+/// and returns it as plain text, one line per row with trailing spaces trimmed.
 pub fn render_to_text(app: &App, cols: u16, rows: u16) -> String {
+    text_of(app, cols, rows, ui::Chrome::Interactive)
+}
+
+/// The screen as `--once` prints it: no key bar, there being no keys to press.
+pub fn print_to_text(app: &App, cols: u16, rows: u16) -> String {
+    text_of(app, cols, rows, ui::Chrome::Printed)
+}
+
+fn text_of(app: &App, cols: u16, rows: u16, chrome: ui::Chrome) -> String {
     let mut term = ratatui::Terminal::new(TestBackend::new(cols, rows)).expect("a test backend never fails");
-    term.draw(|f| ui::render(app, f)).expect("drawing into memory never fails");
+    term.draw(|f| ui::render_as(app, f, chrome)).expect("drawing into memory never fails");
     buffer_text(term.backend().buffer())
 }
 

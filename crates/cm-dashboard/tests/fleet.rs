@@ -29,7 +29,7 @@ fn once_json_reports_every_host_and_fails_when_one_is_down() {
 
     let (ok, state, err) = once(&config, "10");
     assert!(ok, "{err}\n{state:#}");
-    assert_eq!(state["mode"], "remote");
+    assert_eq!((state["version"].as_u64(), state["mode"].as_str()), (Some(1), Some("fleet")));
     for (i, name) in ["srv01", "srv02"].iter().enumerate() {
         let host = &state["hosts"][i];
         assert_eq!(host["name"], *name);
@@ -86,6 +86,7 @@ fn the_overview_in_a_terminal_sorts_opens_hosts_and_follows_an_agent_down_and_ba
     let order: Vec<&str> = screen
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .map(|w| w.trim_start_matches('>')) // the selection's mark
         .filter(|w| ["ghost", "srv01", "srv02"].contains(w))
         .collect();
     assert_eq!(order, ["ghost", "srv01", "srv02"], "{screen}");

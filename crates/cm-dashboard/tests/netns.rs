@@ -252,6 +252,9 @@ fn a_fleet_across_namespaces_survives_a_dead_agent_a_cut_link_and_a_lossy_slow_o
     // An agent killed (a crashed host), then started again.
     agents[0].take();
     watch.until("h1", "unreachable", Duration::from_secs(10));
+    let h1 = watch.host("h1");
+    assert_eq!((h1["status"].as_str(), h1["stale"].as_bool()), (Some("critical"), Some(false)), "{h1}");
+    assert!(h1["connection"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "it says why: {h1}");
     assert_eq!(watch.state("h2"), "connected", "the others are unaffected");
     agents[0] = Some(agent(&dir, &agent_bin, "h1"));
     let back = watch.until("h1", "connected", Duration::from_secs(10));

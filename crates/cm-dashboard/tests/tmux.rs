@@ -14,12 +14,14 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
 }
 
-/// MemTotal as the RAM line prints it: `/24 GiB`, `/7.6 GiB`.
+/// MemTotal as the RAM line prints it, three significant digits: `/23.5 GiB`, `/7.60 GiB`.
 fn memory_total_label() -> String {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
     let kib: f64 = meminfo.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     let gib = kib / (1024.0 * 1024.0);
-    if gib < 9.95 {
+    if gib < 9.995 {
+        format!("/{gib:.2} GiB")
+    } else if gib < 99.95 {
         format!("/{gib:.1} GiB")
     } else {
         format!("/{gib:.0} GiB")

@@ -29,7 +29,7 @@ pub fn render(chart: &Chart, host: &HostEntry, frame: &mut Frame, area: Rect) {
             y += 1;
         }
     };
-    line(buf, header(chart, unit));
+    line(buf, header(chart, unit, area.width));
     line(buf, figures_line(chart, host, unit, figures));
     let Some((end, figures)) = end.zip(figures) else { return };
     let plot = Rect { y, height: area.bottom().saturating_sub(y + 1), ..area };
@@ -50,9 +50,12 @@ pub fn render(chart: &Chart, host: &HostEntry, frame: &mut Frame, area: Rect) {
 }
 
 /// `fs./var.used_percent  percent   range  1h [24h] 7d 30d`
-fn header(chart: &Chart, unit: Unit) -> Line<'static> {
+fn header(chart: &Chart, unit: Unit, width: u16) -> Line<'static> {
+    // A long series name (a deep mount point) gives up its middle for the range keys.
+    let room =
+        usize::from(width).saturating_sub(" ".len() + unit.label().len() + "     range  1h  24h  7d  30d ".len());
     let mut spans = vec![
-        Span::styled(format!(" {}", chart.series), theme::header()),
+        Span::styled(format!(" {}", format::middle(&chart.series, room.max(12))), theme::header()),
         Span::styled(format!("  {}", unit.label()), theme::dim()),
         Span::raw("   range "),
     ];

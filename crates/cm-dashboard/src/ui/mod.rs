@@ -1,4 +1,9 @@
 //! Rendering: a pure function of [`App`] into a frame. No I/O, no mutation.
+//!
+//! Every screen is a title row, the view, the selected host's detail (its
+//! whole reason, wrapped, when it has one to give) and, in the terminal, the
+//! key bar. What each size shows is decided in the views: see
+//! `overview.rs` and `host.rs`.
 
 mod chart;
 mod help;
@@ -13,23 +18,47 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, Command, HostEntry, Scope, View, KEYS};
+use crate::app::{App, Command, Connection, HostEntry, Scope, View, KEYS};
 use crate::{format, theme};
+use wrapped::Wrapped;
+
+pub use help::scroll_limit as help_scroll_limit;
 
 /// Smallest terminal that gets the full layout.
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 10;
 
-/// Draws the whole screen.
+/// Where a frame goes: the terminal has a key bar; a printed screen
+/// (`--once`) has no keys to press and leaves it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chrome {
+    Interactive,
+    Printed,
+}
+
+/// Draws the whole screen, for the terminal.
 pub fn render(app: &App, frame: &mut Frame) {
+    render_as(app, frame, Chrome::Interactive);
+}
+
+/// Draws the whole screen, with or without the key bar.
+pub fn render_as(app: &App, frame: &mut Frame, chrome: Chrome) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         render_tiny(app, frame, area);
         return;
     }
+    let keys_height = u16::from(chrome == Chrome::Interactive);
     let title = Rect { height: 1, ..area };
-    let keys = Rect { y: area.bottom() - 1, height: 1, ..area };
-    let body = Rect { y: area.y + 1, height: area.height - 2, ..area };
+    let keys = Rect { y: area.bottom() - keys_height, height: keys_height, ..area };
+    let rest = area.height - 1 - keys_height;
+    // A long reason is there to be read whole: the detail may take all but
+    // three rows of the view (a header, the selected row, a line of what is
+    // off screen).
+    let detail = detail_line(app).map(|line| Wrapped::hanging(vec![line]));
+    let detail_height = detail.as_ref().map_or(0, |d| (d.line_count(area.width) as u16).min(rest.saturating_sub(3)));
+    let body = Rect { y: area.y + 1, height: rest - detail_height, ..area };
+    let detail_area = Rect { y: body.bottom(), height: detail_height, ..area };
     match app.view {
         View::Overview => {
             frame.render_widget(Paragraph::new(overview::title_line(app, area.width)).style(theme::title()), title);
@@ -42,9 +71,18 @@ pub fn render(app: &App, frame: &mut Frame) {
                 (Some(chart), View::Chart) => chart::render(chart, host, frame, body),
                 _ => host::render(host, app.now_ms, app.selected_row().as_deref(), frame, body),
             }
+            // Values that are not live any more keep their place, dimmed.
+            if host.is_old(app.now_ms) {
+                frame.buffer_mut().set_style(body, theme::old());
+            }
         }
     }
-    frame.render_widget(Paragraph::new(key_bar(app)), keys);
+    if let Some(detail) = detail {
+        frame.render_widget(detail, detail_area);
+    }
+    if chrome == Chrome::Interactive {
+        frame.render_widget(Paragraph::new(key_bar(app, area.width)), keys);
+    }
     if let Some(p) = &app.picker {
         picker::render(app, p, frame, body);
     }
@@ -62,12 +100,18 @@ fn fill_title(mut text: String, width: u16) -> Line<'static> {
 }
 
 fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
+    let now = app.now_ms;
     let mut text = format!(" cm-dashboard ── {} ── {}", host.name, host.connection.label());
+    if matches!(host.connection, Connection::Unreachable { .. }) {
+        text.push_str(&format!(" for {}", format::span(now.saturating_sub(host.connection_since_ms))));
+    }
     match host.received_ms {
-        Some(at) => {
-            let stale = if host.is_stale(app.now_ms) { " (stale)" } else { "" };
-            text.push_str(&format!(", {}{stale}", format::age(app.now_ms.saturating_sub(at))));
+        // Old values say how old, and that they are.
+        Some(at) if host.is_old(now) => {
+            let stale = if host.is_stale(now) { " (stale)" } else { "" };
+            text.push_str(&format!(", last snapshot {}{stale}", format::age(now.saturating_sub(at))));
         }
+        Some(at) => text.push_str(&format!(", {}", format::age(now.saturating_sub(at)))),
         None => text.push_str(", waiting for data"),
     }
     if let Some(s) = &host.snapshot {
@@ -81,31 +125,77 @@ fn title_line(app: &App, host: &HostEntry, width: u16) -> Line<'static> {
     fill_title(text, width)
 }
 
+/// The selected host in a sentence, with its whole reason: in the overview
+/// always (it says which host Enter opens), in the host view and the chart
+/// while the values are not live (unreachable, connecting, stale).
+fn detail_line(app: &App) -> Option<Line<'static>> {
+    let now = app.now_ms;
+    let host = app.selected_host()?;
+    let status = host.status(now);
+    let mark = Span::styled(format!("{} ", theme::mark(status)), theme::status(status));
+    let text = match app.view {
+        View::Overview => {
+            if !app.shows_selected() {
+                return None;
+            }
+            let since = format::span(now.saturating_sub(host.status_since_ms));
+            let what = match host.headline(now) {
+                Some(why) => why,
+                None => match host.received_ms {
+                    Some(at) => format!("last snapshot {}", format::age(now.saturating_sub(at))),
+                    None => "no snapshot yet".into(),
+                },
+            };
+            format!("{}: {} for {since}: {what}", host.name, status.label())
+        }
+        View::Host | View::Chart => {
+            let why = match &host.connection {
+                Connection::Unreachable { reason } => {
+                    format!("unreachable for {}: {reason}", format::span(now.saturating_sub(host.connection_since_ms)))
+                }
+                Connection::Connecting => "connecting: no answer yet".into(),
+                _ if host.is_stale(now) => host.headline(now)?,
+                _ => return None,
+            };
+            match host.received_ms {
+                Some(at) => format!("{why}; the values shown are from {}", format::age(now.saturating_sub(at))),
+                None => why,
+            }
+        }
+    };
+    Some(Line::from(vec![mark, Span::styled(text, theme::status(status))]))
+}
+
 /// The bindings that apply here, as the help shows them: the ones of every
-/// view first, then this view's; a key this view binds itself is shown once,
-/// with this view's meaning.
+/// view first, then this view's, then the help's own; a key this view binds
+/// itself is shown once, with this view's meaning.
 pub(crate) fn visible_keys(app: &App) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
     let own: Vec<&str> = visible(app).filter(|(_, s, ..)| *s != Scope::Everywhere).map(|(_, _, l, _)| l).collect();
+    let help = KEYS.iter().filter(|(_, _, s, label, _)| *s == Scope::Help && !label.is_empty());
     visible(app)
         .filter(move |(_, s, l, _)| *s != Scope::Everywhere || !own.contains(l))
         .map(|(_, _, label, what)| (label, what))
+        .chain(help.map(|(_, _, _, label, what)| (*label, *what)))
 }
 
 fn visible(app: &App) -> impl Iterator<Item = (Command, Scope, &'static str, &'static str)> + '_ {
     let scope = app.scope();
-    let local = app.mode == "local";
+    let local = app.is_local();
     KEYS.iter()
         .filter(move |(_, command, s, label, _)| {
             // Local mode has one host: no overview, nothing to move between.
             let single = local && matches!(command, Command::ToggleView | Command::PrevHost | Command::NextHost);
-            !label.is_empty() && (*s == scope || *s == Scope::Everywhere) && !single
+            // Only the in-process agent can be asked for a snapshot now.
+            let refresh = !local && *command == Command::Refresh;
+            !label.is_empty() && (*s == scope || *s == Scope::Everywhere) && !single && !refresh
         })
         .map(|(_, command, s, label, what)| (*command, *s, *label, *what))
 }
 
 /// The key bar: quit and help, this view's keys, then the rest; each key
-/// with the first word of what it does.
-fn key_bar(app: &App) -> Line<'static> {
+/// with the first word of what it does, as many whole ones as fit in
+/// `width` (help lists them all).
+fn key_bar(app: &App, width: u16) -> Line<'static> {
     if app.filtering {
         return Line::from(vec![
             Span::styled(" filter: ", theme::key()),
@@ -125,6 +215,16 @@ fn key_bar(app: &App) -> Line<'static> {
             Span::raw(" cancel"),
         ]);
     }
+    if app.show_help {
+        return Line::from(vec![
+            Span::styled(" ↑/↓ PgUp/PgDn", theme::key()),
+            Span::raw(" scroll  "),
+            Span::styled("Esc", theme::key()),
+            Span::raw(" close  "),
+            Span::styled("q", theme::key()),
+            Span::raw(" quit"),
+        ]);
+    }
     let first = |c: &Command| matches!(c, Command::Quit | Command::Help);
     let keys: Vec<_> = visible(app).filter(|(_, s, label, _)| !(*label == "Esc" && *s == Scope::Everywhere)).collect();
     let ordered = keys
@@ -133,9 +233,16 @@ fn key_bar(app: &App) -> Line<'static> {
         .chain(keys.iter().filter(|(c, s, ..)| !first(c) && *s != Scope::Everywhere))
         .chain(keys.iter().filter(|(c, s, ..)| !first(c) && *s == Scope::Everywhere));
     let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
     for (_, _, key, what) in ordered {
+        let what = format!(" {}  ", what.split(' ').next().unwrap_or(what));
+        let cost = key.chars().count() + what.trim_end().chars().count();
+        if used + cost > usize::from(width) {
+            break;
+        }
+        used += cost + 2;
         spans.push(Span::styled(*key, theme::key()));
-        spans.push(Span::raw(format!(" {}  ", what.split(' ').next().unwrap_or(what))));
+        spans.push(Span::raw(what));
     }
     Line::from(spans)
 }
@@ -144,7 +251,8 @@ fn key_bar(app: &App) -> Line<'static> {
 fn render_tiny(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     if let Some(host) = app.selected_host() {
-        lines.push(Line::styled(host.name.clone(), theme::status(host.status(app.now_ms))));
+        let status = host.status(app.now_ms);
+        lines.push(Line::styled(format!("{} {}", theme::mark(status), host.name), theme::status(status)));
         if let Some(s) = &host.snapshot {
             let mut parts = Vec::new();
             if let Some(m) = &s.memory {
@@ -343,12 +451,12 @@ mod tests {
             |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
         let nvme = line("nvme0n1 Samsung");
         // health is the SMART verdict; the row color also counts the 96% full /var/lib.
-        for cell in ["1.0 TB", "868 GB", "87%", "75%", "56 C", "11419h 475d", "warn"] {
+        for cell in ["932 GiB", "808 GiB", "87%", "75%", "56 C", "11419h 475d", "warn"] {
             assert!(nvme.contains(cell), "{cell} missing in {nvme:?}");
         }
-        assert!(line("! 75% of rated endurance used").starts_with("  ! "), "the worn drive says why");
+        assert!(line("! 75% of rated endurance used").starts_with("    ! "), "the worn drive says why");
         let sda = line("sda WDC");
-        for cell in ["4.0 TB", "38 C", "37788h 1574d", "crit"] {
+        for cell in ["3.64 TiB", "38 C", "37788h 1574d", "crit"] {
             assert!(sda.contains(cell), "{cell} missing in {sda:?}");
         }
         assert!(text.contains("  ! 8 sectors are unreadable and waiting to be reallocated"), "{text}");
@@ -396,16 +504,16 @@ mod tests {
         let line =
             |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
         let gitea = line(" gitea ");
-        for cell in ["running", "256M/4G", "1%", "15G", "0", "3h"] {
+        for cell in ["running", "256M/4.00G", "1%", "15.0G", "0", "3h"] {
             assert!(gitea.contains(cell), "{cell} missing in {gitea:?}");
         }
         let vault = line(" vaultwarden");
-        for cell in ["failed", "-/1G", "512M", "3"] {
+        for cell in ["failed", "-/1.00G", "512M", "3"] {
             assert!(vault.contains(cell), "{cell} missing in {vault:?}");
         }
         assert!(text.contains("   ! failed (exit-code); restarted 3 times"), "{text}");
         assert!(line("a-service-with-a-remarkably").contains('…'), "long names are cut, not wrapped");
-        assert!(line("a-service-with-a-remarkably").contains("2G+"), "a partial disk figure says so");
+        assert!(line("a-service-with-a-remarkably").contains("2.00G+"), "a partial disk figure says so");
         let buf = draw(&app, 100, 34);
         assert_eq!(row_color(&buf, " vaultwarden"), Color::Red);
         assert_eq!(row_color(&buf, " gitea "), Color::Reset);
@@ -434,7 +542,7 @@ mod tests {
         steam.cpu.as_mut().unwrap().status = Status::Ok;
         steam.nixos = Some(nixos_switched());
         app.update(Msg::Snapshot { host: 1, snapshot: Box::new(steam), received_ms: NOW_MS - 1_200 });
-        let reason = "cannot reach 192.168.1.30:6130: timed out".to_string();
+        let reason = "no answer within 2 s from 192.168.1.30:6130: the host is down, no cm-agent listens on UDP port 6130, or a firewall drops it".to_string();
         app.update(Msg::Connection { host: 2, connection: Connection::Unreachable { reason }, interval_ms: None });
         app.update(Msg::Tick(NOW_MS));
         app
@@ -474,13 +582,222 @@ mod tests {
         insta::assert_snapshot!(render_to_text(&fleet_app(), 100, 12));
     }
 
+    /// What a refused host's connection says, long enough to be cut anywhere.
+    const REFUSED: &str = "cannot reach 127.0.0.1:16130: the cryptographic handshake failed: \
+                           error 42: invalid peer certificate: UnknownIssuer (os error 2)";
+
+    /// Fails where a value was split across two rows: a number from its
+    /// unit, `error` from its code, a parenthesised group left open.
+    pub(crate) fn assert_no_split_values(text: &str) {
+        const UNITS: [&str; 11] = ["B", "KiB", "MiB", "GiB", "TiB", "kB", "GB", "TB", "C", "GHz", "W"];
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.windows(2) {
+            let last = pair[0].split_whitespace().last().unwrap_or("");
+            let first = pair[1].split_whitespace().next().unwrap_or("");
+            let unit = first.split(['/', ',', ')', ':']).next().unwrap_or("");
+            let split = (last.ends_with(|c: char| c.is_ascii_digit()) && UNITS.contains(&unit))
+                || (last == "error" && first.starts_with(|c: char| c.is_ascii_digit()))
+                || (pair[0].matches('(').count() > pair[0].matches(')').count()
+                    && pair[1].find(')').is_some_and(|close| pair[1].find('(').is_none_or(|open| close < open)));
+            assert!(!split, "a value split between rows:\n{}\n{}\nin:\n{text}", pair[0], pair[1]);
+        }
+    }
+
+    /// The fleet with its third host refused for a long reason.
+    fn refused_fleet() -> App {
+        use crate::app::Connection;
+        let mut app = fleet_app();
+        let connection = Connection::Unreachable { reason: REFUSED.into() };
+        app.update(Msg::Connection { host: 2, connection, interval_ms: None });
+        app
+    }
+
+    #[test]
+    fn the_overview_at_80x24_keeps_status_and_why_and_says_what_it_leaves_out() {
+        let app = refused_fleet();
+        let text = render_to_text(&app, 80, 24);
+        let header = text.lines().nth(1).unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["host", "cpu", "ram", "disk", "services", "status", "since", "why"],
+            "{text}"
+        );
+        assert!(text.contains("  columns left out: role, wear, nixos (a window"), "{text}");
+        // The selected host's whole reason, at word boundaries.
+        let detail: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("× labbox: crit"))
+            .take_while(|l| !l.starts_with(" q quit"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words(&detail).contains(&words(REFUSED)), "the whole reason:\n{text}");
+        assert_no_split_values(&text);
+        let keys = text.lines().last().unwrap();
+        assert!(keys.starts_with(" q quit  ? help  Enter open"), "{keys}");
+        assert!(!keys.contains("refresh"), "no refresh in fleet mode: {keys}");
+        assert!(
+            !keys.ends_with(|c: char| c.is_alphabetic()) || keys.split("  ").all(|k| k.trim().contains(' ')),
+            "whole keys only: {keys}"
+        );
+    }
+
+    #[test]
+    fn the_overview_at_40x12_keeps_status_and_the_detail_line() {
+        let app = refused_fleet();
+        let text = render_to_text(&app, 40, 12);
+        let header = text.lines().nth(1).unwrap();
+        assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["host", "status", "why"], "{text}");
+        for (name, status) in [("labbox", "crit"), ("srv01", "crit"), ("steambox", "warn")] {
+            let row = text.lines().find(|l| l[1..].starts_with(name)).unwrap_or_else(|| panic!("{name}:\n{text}"));
+            assert!(row.contains(status), "{name}'s status stays: {row}");
+        }
+        assert!(text.contains("× labbox: crit for"), "{text}");
+        assert!(text.contains("cryptographic handshake failed"), "the detail has the reason: {text}");
+        assert_no_split_values(&text);
+    }
+
+    #[test]
+    fn a_fleet_longer_than_the_window_scrolls_with_the_selection() {
+        use crate::app::{Connection, HostEntry};
+        let hosts = (0..30).map(|i| HostEntry::new(&format!("host{i:02}"), "lab", Connection::Connecting)).collect();
+        let mut app = App::remote(hosts, NOW_MS);
+        app.update(Msg::Tick(NOW_MS));
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains(">host00"), "{text}");
+        assert!(text.contains("  11 more hosts below"), "{text}");
+        for _ in 0..20 {
+            app.update(code(crossterm::event::KeyCode::Down));
+        }
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains(">host20"), "the selection stays on screen: {text}");
+        assert!(text.contains("  19 more hosts above") && !text.contains("below"), "{text}");
+        app.update(code(crossterm::event::KeyCode::Up));
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains(">host19") && text.contains("  19 more hosts above"), "{text}");
+        app.update(code(crossterm::event::KeyCode::Up));
+        let text = render_to_text(&app, 80, 24);
+        assert!(text.contains(">host18") && text.contains("  11 more hosts below"), "back on the first page: {text}");
+    }
+
+    #[test]
+    fn an_unreachable_host_keeps_its_values_dimmed() {
+        use crate::app::Connection;
+        let mut app = fleet_app();
+        let connection = Connection::Unreachable { reason: "timed out".into() };
+        app.update(Msg::Connection { host: 0, connection, interval_ms: None });
+        let buf = draw(&app, 100, 12);
+        let text = crate::terminal::buffer_text(&buf);
+        let y = text.lines().position(|l| l.contains("srv01")).unwrap() as u16;
+        let line = text.lines().nth(usize::from(y)).unwrap();
+        let x = line.find("12%").unwrap() as u16;
+        assert_eq!(buf[(x, y)].fg, Color::DarkGray, "the old cpu figure is dimmed: {line}");
+        assert!(line.contains("unreachable: timed out"), "{line}");
+        // The host view keeps the last snapshot, dimmed, and says why.
+        app.update(key('s')); // by name: srv01 first
+        app.update(code(crossterm::event::KeyCode::Down));
+        app.update(code(crossterm::event::KeyCode::Enter));
+        assert_eq!(app.selected_host().unwrap().name, "srv01");
+        let buf = draw(&app, 100, 34);
+        let text = crate::terminal::buffer_text(&buf);
+        assert!(text.starts_with(" cm-dashboard ── srv01 ── unreachable for 0.0 s, last snapshot 0.4 s ago"), "{text}");
+        assert_eq!(row_color(&buf, "/var/lib ext4"), Color::DarkGray, "dimmed, red no more: {text}");
+        assert!(text.contains("unreachable for 0.0 s: timed out; the values shown are from 0.4 s ago"), "{text}");
+    }
+
+    #[test]
+    fn a_stale_host_says_so_and_dims_its_values() {
+        let mut app = app_with(sample());
+        app.update(Msg::Tick(NOW_MS + 20_000));
+        let buf = draw(&app, 100, 30);
+        let text = crate::terminal::buffer_text(&buf);
+        assert!(text.starts_with(" cm-dashboard ── srv01 ── local, last snapshot 20 s ago (stale)"), "{text}");
+        assert!(text.contains("stale: the in-process agent's last snapshot came 20 s ago"), "{text}");
+        assert_eq!(row_color(&buf, "/var/lib ext4"), Color::DarkGray, "old values are dimmed: {text}");
+    }
+
+    #[test]
+    fn the_host_view_at_40x12_shows_the_figures_that_matter_and_names_what_it_hides() {
+        let app = app_with(with_services());
+        let text = render_to_text(&app, 40, 12);
+        assert!(text.contains("! CPU  12%  load 0.42  83 C"), "{text}");
+        assert!(text.contains("  RAM  10.0/32.0 GiB 31%"), "{text}");
+        let header = text.lines().find(|l| l.contains("Storage")).unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["Storage", "use", "health"],
+            "no header row that reads like data: {text}"
+        );
+        assert!(text.contains("more drives and filesystems"), "the storage cut says so: {text}");
+        assert!(text.contains("Services") && text.contains("Backups"), "hidden sections are named: {text}");
+        assert!(text.contains("60+ columns:"), "and what a wider window adds: {text}");
+        assert_no_split_values(&text);
+        // Taller, the narrow tables show: services with their state.
+        let text = render_to_text(&app, 40, 40);
+        assert!(text.contains("×  vaultwarden"), "{text}");
+        assert!(text.lines().any(|l| l.contains("vaultwarden") && l.contains("failed")), "{text}");
+    }
+
+    #[test]
+    fn every_size_says_what_it_leaves_out_and_splits_no_value() {
+        for app in [app_with(with_services()), app_with_history(with_forecasts()), refused_fleet()] {
+            for (w, h) in [(40, 12), (60, 20), (80, 24), (100, 30), (120, 40)] {
+                let text = render_to_text(&app, w, h);
+                assert_no_split_values(&text);
+                if app.view == crate::app::View::Host {
+                    let full = render_to_text(&app, 200, 120);
+                    for section in ["Storage", "Services", "Backups"] {
+                        let named = text.contains(section);
+                        assert!(named, "{w}x{h}: {section} is shown or named as hidden:\n{text}\n{full}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn monochrome_frames_keep_the_selection_and_the_marks() {
+        let app = refused_fleet();
+        let mut buf = draw(&app, 100, 12);
+        crate::theme::monochrome(&mut buf);
+        assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset), "no color is left");
+        let text = crate::terminal::buffer_text(&buf);
+        let y = text.lines().position(|l| l.starts_with(">labbox")).expect("the selection is marked") as u16;
+        assert!(
+            (0..50).all(|x| buf[(x, y)].modifier.contains(ratatui::style::Modifier::REVERSED)),
+            "the whole row reversed"
+        );
+        assert!(buf[(0, 0)].modifier.contains(ratatui::style::Modifier::REVERSED), "the title bar stays a bar");
+        let host = app_with(sample());
+        let text = render_to_text(&host, 100, 30);
+        assert!(text.contains("×   /var/lib ext4"), "critical reads without color: {text}");
+        assert!(text.contains("! CPU  load"), "a warning too: {text}");
+    }
+
+    #[test]
+    fn help_wraps_and_scrolls_in_a_small_window() {
+        let mut app = refused_fleet();
+        app.update(Msg::Resize { cols: 40, rows: 12 });
+        app.update(key('?'));
+        let text = render_to_text(&app, 40, 12);
+        assert!(text.contains("more rows: ↓/PgDn"), "it says there is more: {text}");
+        let limit = super::help_scroll_limit(&app);
+        for _ in 0..limit {
+            app.update(code(crossterm::event::KeyCode::Down));
+        }
+        let text = render_to_text(&app, 40, 12);
+        assert!(text.contains("dimmed: old values"), "the last line is reachable: {text}");
+        assert!(text.contains("rows above"), "{text}");
+        assert!(!text.contains("refresh"), "fleet mode has no refresh: {text}");
+    }
+
     #[test]
     fn the_overview_highlights_the_selection_and_colors_rows() {
         let app = fleet_app();
         let buf = draw(&app, 100, 12);
         assert_eq!(row_color(&buf, " labbox"), Color::Red, "unreachable is critical");
         let text = crate::terminal::buffer_text(&buf);
-        let y = text.lines().position(|l| l.contains(" labbox")).unwrap() as u16;
+        let y = text.lines().position(|l| l.starts_with(">labbox")).expect("the selection is marked") as u16;
         assert!(buf[(1, y)].modifier.contains(ratatui::style::Modifier::REVERSED), "worst host selected first");
         assert!(text.contains("srv01") && text.contains("vaultwarden.service"), "{text}");
     }
@@ -494,7 +811,15 @@ mod tests {
             ..Default::default()
         });
         let text = render_to_text(&app_with(snap), 100, 30);
-        assert!(text.contains("Services\n systemd not available: no system bus"), "{text}");
+        assert!(text.contains("  Services\n   systemd not available: no system bus"), "{text}");
+        // Backups come from systemd too: without it nobody knows whether jobs exist.
+        assert!(
+            text.contains(
+                "  Backups\n?  not known: backups are read from systemd: systemd not available: no system bus"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("none configured"), "{text}");
     }
 
     #[test]
@@ -516,6 +841,12 @@ mod tests {
     fn services_and_backups_say_when_there_are_none() {
         let text = render_to_text(&app_with(sample()), 100, 30);
         assert!(text.contains("no source yet: this agent has no systemd collector"), "{text}");
+        assert!(text.contains("none known: backups are read from systemd, which this agent does not watch"), "{text}");
+        // A systemd that answered and lists no jobs: none are configured.
+        let mut snap = sample();
+        snap.collectors.push(CollectorReport { name: "systemd".into(), ..Default::default() });
+        snap.services = Some(Vec::new());
+        let text = render_to_text(&app_with(snap), 100, 30);
         assert!(text.contains("none configured: the agent watches no backup jobs"), "{text}");
     }
 
@@ -557,7 +888,7 @@ mod tests {
         let app = app_with(snap);
         let text = render_to_text(&app, 80, 24);
         assert!(text.contains("CPU  error: cannot read /proc/stat:"), "{text}");
-        assert!(text.contains("\nPermission denied (os error 13)"), "long errors wrap rather than vanish:\n{text}");
+        assert!(text.contains("\n  Permission denied (os error 13)"), "long errors wrap rather than vanish:\n{text}");
         assert_eq!(row_color(&draw(&app, 80, 24), "CPU  error"), Color::Magenta);
     }
 
@@ -586,14 +917,16 @@ mod tests {
     #[test]
     fn before_the_first_snapshot_it_says_it_is_waiting() {
         let text = render_to_text(&App::local(0), 80, 24);
-        assert!(text.contains("waiting for the first snapshot from localhost"), "{text}");
+        assert!(text.contains("waiting for the first snapshot from this machine"), "{text}");
+        let named = render_to_text(&App::local_named("vm", 0), 80, 24);
+        assert!(named.starts_with(" cm-dashboard ── vm ── local, waiting for data"), "the name known before: {named}");
         assert!(text.contains("q quit"), "{text}");
     }
 
     #[test]
     fn a_tiny_window_still_names_the_host() {
         let text = render_to_text(&app_with(sample()), 20, 5);
-        assert_eq!(text, "srv01\nRAM 31% CPU 12%\nneed 40x10\nq quits\n\n");
+        assert_eq!(text, "× srv01\nRAM 31% CPU 12%\nneed 40x10\nq quits\n\n");
     }
 
     #[test]
@@ -609,7 +942,7 @@ mod tests {
     fn a_short_window_keeps_the_storage_table() {
         let text = render_to_text(&app_with(sample()), 80, 16);
         assert!(text.contains("  /var/lib"), "{text}");
-        assert!(text.contains("RAM  10/32 GiB"), "{text}");
+        assert!(text.contains("RAM  10.0/32.0 GiB"), "{text}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn render(app: &App, picker: &Picker, frame: &mut Frame, area: Rect) {
     for (i, name) in matches.iter().enumerate().skip(first).take(room) {
         let style =
             if i == picker.selected { theme::header().add_modifier(Modifier::REVERSED) } else { Default::default() };
+        let name = crate::format::middle(name, usize::from(width.saturating_sub(3)));
         lines.push(Line::styled(format!(" {name}"), style));
     }
     let more = matches.len().saturating_sub(first + room);

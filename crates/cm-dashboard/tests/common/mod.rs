@@ -240,3 +240,87 @@ impl Drop for Tmux {
         let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
     }
 }
+
+impl Tmux {
+    /// The screen with its attributes, as SGR escape sequences.
+    pub fn screen_with_attributes(&self) -> String {
+        self.run(&["capture-pane", "-e", "-p", "-t", "t"])
+    }
+
+    /// Starts `command` in the pane's shell, with `echo exit=$?` after it.
+    pub fn start_program(&self, command: &str) {
+        self.keys(&[&format!("{command} ; echo exit=$?"), "Enter"]);
+    }
+}
+
+/// Each character of a captured line with whether it is drawn reversed.
+pub fn reversed_chars(line: &str) -> Vec<(char, bool)> {
+    let mut out = Vec::new();
+    let mut reversed = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push((c, reversed));
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_none() {
+            continue;
+        }
+        let mut params = String::new();
+        for p in chars.by_ref() {
+            if p.is_ascii_alphabetic() {
+                if p == 'm' {
+                    for n in params.split(';') {
+                        match n {
+                            "" | "0" => reversed = false,
+                            "7" => reversed = true,
+                            "27" => reversed = false,
+                            _ => {}
+                        }
+                    }
+                }
+                break;
+            }
+            params.push(p);
+        }
+    }
+    out
+}
+
+/// The SGR parameters in `screen` that set a color (foreground or
+/// background, 16, 256 or true color); the defaults (39, 49) are no color.
+pub fn colors_set(screen: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for seq in screen.split('\u{1b}').skip(1) {
+        let Some(body) = seq.strip_prefix('[') else { continue };
+        let Some(end) = body.find('m') else { continue };
+        if !body[..end].chars().all(|c| c.is_ascii_digit() || c == ';') {
+            continue;
+        }
+        for n in body[..end].split(';').filter_map(|n| n.parse::<u16>().ok()) {
+            if matches!(n, 30..=37 | 38 | 40..=47 | 48 | 90..=97 | 100..=107) {
+                found.push(body[..end].to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// Fails where a value was split across two rows of `screen`: a number
+/// from its unit, `error` from its code, a parenthesised group that the
+/// next row closes.
+pub fn assert_no_split_values(screen: &str) {
+    const UNITS: [&str; 11] = ["B", "KiB", "MiB", "GiB", "TiB", "kB", "GB", "TB", "C", "GHz", "W"];
+    let lines: Vec<&str> = screen.lines().collect();
+    for pair in lines.windows(2) {
+        let last = pair[0].split_whitespace().last().unwrap_or("");
+        let first = pair[1].split_whitespace().next().unwrap_or("");
+        let unit = first.split(['/', ',', ')', ':']).next().unwrap_or("");
+        let open = pair[0].matches('(').count() > pair[0].matches(')').count();
+        let closes = pair[1].find(')').is_some_and(|close| pair[1].find('(').is_none_or(|open| close < open));
+        let split = (last.ends_with(|c: char| c.is_ascii_digit()) && UNITS.contains(&unit))
+            || (last == "error" && first.starts_with(|c: char| c.is_ascii_digit()))
+            || (open && closes);
+        assert!(!split, "a value split between rows:\n{}\n{}\nin:\n{screen}", pair[0], pair[1]);
+    }
+}
