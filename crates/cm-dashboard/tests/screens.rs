@@ -11,7 +11,7 @@ mod common;
 use common::{assert_no_split_values, colors_set, free_port, reversed_chars, Agent, Fleet, Tmux};
 
 /// What a host dialled under another host's name is refused with, in part.
-const REFUSED: &str = "not valid for name \"srv02\"";
+const REFUSED: &str = "presents a certificate for srv01, not srv02";
 
 /// srv01 live, srv02 dialled where srv01's agent answers (refused: its
 /// certificate names srv01), and ghost, where nothing answers.
