@@ -69,6 +69,12 @@ impl Recorder {
         let now = unix_ms();
         let (store, opened) = match Store::open(&config.dir, config.retention.clone(), now) {
             Ok(s) => s,
+            // Another process keeps this history (a second local dashboard):
+            // nothing is wrong, and what it keeps can still be read.
+            Err(e @ HistoryError::Busy { .. }) => {
+                log(&e.to_string());
+                return Recorder { dir: Some(config.dir.clone()), ..Recorder::off(Some(e.to_string())) };
+            }
             Err(e) => {
                 log(&format!("history is off: {e}"));
                 let shared = Shared { error: Some(format!("history is off: {e}")), ..Default::default() };
