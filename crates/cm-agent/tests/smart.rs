@@ -116,6 +116,15 @@ fn an_unreadable_drive_is_unknown_with_smartctls_words() {
 }
 
 #[test]
+fn a_sas_drive_is_judged_on_its_environmental_temperature() {
+    let path = captures().join("../smart-handwritten/sas-environmental-temperature.json");
+    let mut h = parse_smartctl_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    h.temperature_celsius = h.temperature_celsius.map(|_| 72.0);
+    Thresholds::default().judge_drive(&mut h, None);
+    assert_eq!(reasons(&h), [(Status::Warning, "72 C is at or above the configured limit of 70 C")]);
+}
+
+#[test]
 fn a_virtual_disk_without_smart_is_fine() {
     let h = judged("own/virtio-vda.json");
     assert_eq!(h.verdict, Status::Ok);

@@ -125,7 +125,8 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     let real = |t: f64| t > 0.0;
     h.temperature_celsius = f64_at(&doc, &["temperature", "current"])
         .or_else(|| f64_at(&doc, &["nvme_smart_health_information_log", "temperature"]))
-        .filter(|t| real(*t));
+        .filter(|t| real(*t))
+        .or_else(|| scsi_environmental_temperature(&doc).filter(|t| real(*t)));
     h.temperature_limit_celsius = f64_at(&doc, &["temperature", "op_limit_max"])
         .or_else(|| f64_at(&doc, &["nvme_composite_temperature_threshold", "warning"]))
         .or_else(|| f64_at(&doc, &["temperature", "drive_trip"]))
@@ -222,6 +223,20 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
         });
     }
     Ok(h)
+}
+
+/// The drive's own temperature from the SCSI environmental reporting log page
+/// (`scsi_environmental_reports.temperature_N.current`, smartctl 7.3 and
+/// later), which some SAS drives fill instead of the temperature log page.
+/// The lowest-numbered report is the drive's own; a reading the drive marks
+/// as unknown is a string in smartctl's JSON, and no figure.
+fn scsi_environmental_temperature(doc: &Value) -> Option<f64> {
+    let reports = doc.get("scsi_environmental_reports")?.as_object()?;
+    let (_, report) = reports
+        .iter()
+        .filter_map(|(key, report)| Some((key.strip_prefix("temperature_")?.parse::<u32>().ok()?, report)))
+        .min_by_key(|(n, _)| *n)?;
+    report.get("current")?.as_f64()
 }
 
 /// The "Percentage Used Endurance Indicator" from ATA device statistics (`-x`).

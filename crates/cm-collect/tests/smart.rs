@@ -96,6 +96,25 @@ fn sas_drive_grown_defects_and_trip_temperature() {
     assert_eq!(h.power_on_hours, Some(43549));
 }
 
+fn capture_json(rel: &str) -> serde_json::Value {
+    serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn sas_temperature_from_the_environmental_reports_when_the_temperature_page_says_0() {
+    let rel = "smart-handwritten/sas-environmental-temperature.json";
+    let h = parse_smartctl_json(&read(rel)).unwrap();
+    assert_eq!(h.model.as_deref(), Some("WDC WUH721818AL5204"));
+    assert_eq!(h.temperature_celsius, Some(38.0), "temperature.current is 0: the environmental report has it");
+    assert_eq!(h.temperature_limit_celsius, None, "a 0 C trip point is no limit");
+    // smartctl writes "unknown" where the drive marks a reading as not available.
+    let mut doc = capture_json(rel);
+    doc["scsi_environmental_reports"]["temperature_1"]["current"] = "unknown".into();
+    assert_eq!(parse_smartctl_json(&doc.to_string()).unwrap().temperature_celsius, None);
+    // A SAS capture with a reading in the temperature page keeps it.
+    assert_eq!(drive("netdata/type-scsi__device-sda.json").temperature_celsius, Some(34.0));
+}
+
 #[test]
 fn smartctl_that_could_not_open_the_device() {
     let h = drive("scrutiny/smart-fail.json");
