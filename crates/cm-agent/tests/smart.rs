@@ -116,6 +116,19 @@ fn an_unreadable_drive_is_unknown_with_smartctls_words() {
 }
 
 #[test]
+fn a_bridge_that_passes_no_smart_is_unknown_with_the_reason() {
+    let h = judged("scrutiny/smart-raid.json");
+    assert_eq!(h.verdict, Status::Unknown, "not a healthy drive: nothing about its health came through");
+    assert_eq!(h.model.as_deref(), Some("Intel Raid 1 Volume"));
+    assert_eq!(h.findings.len(), 1);
+    assert!(
+        h.findings[0].text.starts_with("could not read SMART data: not readable through this bridge"),
+        "{}",
+        h.findings[0].text
+    );
+}
+
+#[test]
 fn a_sas_drive_is_judged_on_its_environmental_temperature() {
     let path = captures().join("../smart-handwritten/sas-environmental-temperature.json");
     let mut h = parse_smartctl_json(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -213,16 +213,40 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
         .find(|(_, s)| UNSUPPORTED.iter().any(|u| s.contains(u)))
         .map(|(_, s)| s.clone())
         .filter(|_| !has_data);
+    let code = u64_at(&doc, &["smartctl", "exit_status"]).unwrap_or(0);
+    let errors: Vec<&str> = messages.iter().filter(|(sev, _)| sev == "error").map(|(_, s)| s.as_str()).collect();
+    let said = if errors.is_empty() { String::new() } else { format!("; smartctl said: {}", errors.join("; ")) };
     if !has_data && !h.standby && h.unsupported.is_none() {
-        let errors: Vec<&str> = messages.iter().filter(|(sev, _)| sev == "error").map(|(_, s)| s.as_str()).collect();
         h.error = Some(if errors.is_empty() {
-            let code = u64_at(&doc, &["smartctl", "exit_status"]).unwrap_or(0);
             format!("smartctl reported no device data (exit status {code})")
         } else {
             errors.join("; ")
         });
+    } else if code & EXIT_DEVICE_COMMAND_FAILED != 0 && !h.standby && !has_smart_data(&doc, &h) {
+        // The device answered who it is, and nothing else came through: a USB
+        // bridge or RAID controller that passes no SMART commands.
+        h.error = Some(format!(
+            "not readable through this bridge (a USB adapter or RAID controller); smartctl got the device's \
+             identity only and exited with status {code}, a command to the device failed{said}"
+        ));
     }
     Ok(h)
+}
+
+/// smartctl's exit status bit 2: "Some SMART or other ATA command to the disk
+/// failed, or there was a checksum error in a SMART data structure".
+const EXIT_DEVICE_COMMAND_FAILED: u64 = 1 << 2;
+
+/// True when the report carries anything SMART measures or judges, beyond
+/// the device's identity.
+fn has_smart_data(doc: &Value, h: &DriveHealth) -> bool {
+    h.smart_passed.is_some()
+        || h.temperature_celsius.is_some()
+        || h.power_on_hours.is_some()
+        || h.reallocated_sectors.is_some()
+        || h.wear_percent.is_some()
+        || get(doc, &["ata_smart_attributes", "table"]).and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+        || doc.get("nvme_smart_health_information_log").is_some()
 }
 
 /// The drive's own temperature from the SCSI environmental reporting log page

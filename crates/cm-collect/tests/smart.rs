@@ -116,6 +116,25 @@ fn sas_temperature_from_the_environmental_reports_when_the_temperature_page_says
 }
 
 #[test]
+fn a_bridge_that_passes_no_smart_is_unreadable_with_the_identity_kept() {
+    // An Intel RAID volume: smartctl exits with bit 2 set and gives only the identity.
+    let raid = drive("scrutiny/smart-raid.json");
+    assert_eq!(raid.model.as_deref(), Some("Intel Raid 1 Volume"));
+    assert_eq!(raid.capacity_bytes, Some(1_000_202_043_392));
+    assert_eq!((raid.smart_passed, raid.temperature_celsius), (None, None));
+    let error = raid.error.expect("a drive whose SMART did not come through is not a healthy drive");
+    assert!(error.starts_with("not readable through this bridge") && error.contains("status 4"), "{error}");
+    assert_eq!(raid.unsupported, None);
+    // A SATA disk asked through the SCSI layer: smartctl's own words are kept.
+    let hitachi = drive("scrutiny_starosdev_fork/smartctl_info_hitachi_autodetect.json");
+    assert_eq!(hitachi.model.as_deref(), Some("Hitachi HDS723030ALA640"));
+    assert!(hitachi.error.unwrap().ends_with("smartctl said: Device does not support SMART"));
+    // Exit bit 2 with SMART data (a command failed, the rest came through) is read as usual.
+    let kingston = drive("smartctl_exporter/sat-Phison_Driven_SSDs-KINGSTON_SA400M8120G-sda.json");
+    assert_eq!((kingston.error, kingston.temperature_celsius), (None, Some(38.0)));
+}
+
+#[test]
 fn smartctl_that_could_not_open_the_device() {
     let h = drive("scrutiny/smart-fail.json");
     assert_eq!(
