@@ -19,12 +19,26 @@ const NVME_DATA_UNIT_BYTES: u64 = 512_000;
 /// ATA attributes that report endurance as a normalized value counting down
 /// from 100, by id and the name smartctl's drive database gives them. The id
 /// alone is not enough: vendors reuse ids (202 is `Data_Address_Mark_Errs` on
-/// Seagate disks).
+/// Seagate disks, 233 counts GiB written to flash on Phison drives).
 const ATA_WEAR_ATTRIBUTES: &[(u64, &str)] = &[
     (177, "Wear_Leveling_Count"),     // Samsung
     (233, "Media_Wearout_Indicator"), // Intel
     (202, "Percent_Lifetime_Remain"), // Micron / Crucial
     (231, "SSD_Life_Left"),           // Kingston / Phison, SandForce
+];
+
+/// What one unit of an ATA attribute that counts data the host wrote is, by
+/// the name smartctl's drive database gives it. `None`: one logical sector.
+/// Names that count flash writes (`Flash_Writes_GiB`, `NAND_Writes_1GiB`) are
+/// not here: the drive writes more than the host does.
+const ATA_HOST_WRITES_ATTRIBUTES: &[(&str, Option<u64>)] = &[
+    ("Total_LBAs_Written", None),
+    ("Total_Host_LBA_Written", None),
+    ("Host_Writes_MiB", Some(1 << 20)),
+    ("Host_Writes_32MiB", Some(32 << 20)),
+    ("Host_Writes_GiB", Some(1 << 30)),
+    ("Lifetime_Writes_GiB", Some(1 << 30)),
+    ("Total_Writes_GiB", Some(1 << 30)),
 ];
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -164,6 +178,14 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     }
 
     let attrs = ata_attributes(&doc);
+    // A vendor attribute's name says what it counts only when smartctl's drive
+    // database knows the drive; otherwise smartctl prints its default names
+    // (241 Total_LBAs_Written, 233 Media_Wearout_Indicator) whatever the drive
+    // puts there, and the figure stays unknown.
+    let named_by_drivedb = get(&doc, &["in_smartctl_database"])
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| doc.get("model_family").is_some());
+    let sector_bytes = u64_at(&doc, &["logical_block_size"]).unwrap_or(512);
     let raw = |ids: &[u64]| attrs.iter().find(|a| ids.contains(&a.id)).and_then(|a| a.raw);
     if !attrs.is_empty() {
         h.reallocated_sectors = raw(&[5]);
@@ -172,18 +194,23 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
         h.unsafe_shutdowns = h.unsafe_shutdowns.or_else(|| {
             attrs.iter().find(|a| a.name == "Unsafe_Shutdown_Count" || a.name == "Unexpect_Power_Loss_Ct")?.raw
         });
-        h.data_written_bytes = h.data_written_bytes.or_else(|| {
-            let a = attrs.iter().find(|a| a.id == 241 && a.name == "Total_LBAs_Written")?;
-            Some(a.raw? * 512)
-        });
+    }
+    h.data_read_bytes =
+        h.data_read_bytes.or_else(|| ata_device_statistic(&doc, "Logical Sectors Read")?.checked_mul(sector_bytes));
+    if h.data_written_bytes.is_none() {
+        h.data_written_bytes = ata_device_statistic(&doc, "Logical Sectors Written")
+            .and_then(|n| n.checked_mul(sector_bytes))
+            .or_else(|| named_by_drivedb.then(|| ata_host_writes(&attrs, sector_bytes)).flatten());
     }
     if h.wear_percent.is_none() && h.rotation_rpm == Some(0) {
         if let Some(used) = ata_device_statistics_endurance(&doc) {
             h.wear_percent = Some(used);
             h.wear_source = Some("ATA device statistics: Percentage Used Endurance Indicator".into());
-        } else if let Some((a, value)) = ATA_WEAR_ATTRIBUTES.iter().find_map(|(id, name)| {
-            attrs.iter().find(|a| a.id == *id && a.name == *name).and_then(|a| Some((a, a.value?)))
-        }) {
+        } else if let Some((a, value)) =
+            ATA_WEAR_ATTRIBUTES.iter().filter(|_| named_by_drivedb).find_map(|(id, name)| {
+                attrs.iter().find(|a| a.id == *id && a.name == *name).and_then(|a| Some((a, a.value?)))
+            })
+        {
             h.wear_percent = Some(100u64.saturating_sub(value) as f64);
             h.wear_source = Some(format!("ATA attribute {} {} (100 - normalized value)", a.id, a.name));
         }
@@ -263,12 +290,27 @@ fn scsi_environmental_temperature(doc: &Value) -> Option<f64> {
     report.get("current")?.as_f64()
 }
 
+/// Bytes the host wrote, from the first attribute whose name says it counts them.
+fn ata_host_writes(attrs: &[Attribute], sector_bytes: u64) -> Option<u64> {
+    ATA_HOST_WRITES_ATTRIBUTES.iter().find_map(|(name, unit)| {
+        let a = attrs.iter().find(|a| a.name == *name)?;
+        a.raw?.checked_mul(unit.unwrap_or(sector_bytes))
+    })
+}
+
 /// The "Percentage Used Endurance Indicator" from ATA device statistics (`-x`).
 fn ata_device_statistics_endurance(doc: &Value) -> Option<f64> {
+    ata_device_statistic(doc, "Percentage Used Endurance Indicator").map(|v| v as f64)
+}
+
+/// One figure of the ATA device statistics log (`-x`) by its standard name.
+fn ata_device_statistic(doc: &Value, name: &str) -> Option<u64> {
     let pages = get(doc, &["ata_device_statistics", "pages"])?.as_array()?;
-    pages.iter().filter_map(|p| p.get("table")?.as_array()).flatten().find_map(|e| {
-        (e.get("name")?.as_str()? == "Percentage Used Endurance Indicator").then(|| e.get("value")?.as_f64()).flatten()
-    })
+    pages
+        .iter()
+        .filter_map(|p| p.get("table")?.as_array())
+        .flatten()
+        .find_map(|e| (e.get("name")?.as_str()? == name).then(|| e.get("value")?.as_u64()).flatten())
 }
 
 /// How to run smartctl.

@@ -135,6 +135,39 @@ fn a_bridge_that_passes_no_smart_is_unreadable_with_the_identity_kept() {
 }
 
 #[test]
+fn data_written_is_counted_in_the_unit_smartctl_names() {
+    const GIB: u64 = 1 << 30;
+    // 241 Lifetime_Writes_GiB = 398; 233 on this drive is Flash_Writes_GiB, the flash's writes.
+    let kingston = drive("smartctl_exporter/sat-Phison_Driven_SSDs-KINGSTON_SA400M8120G-sda.json");
+    assert_eq!(kingston.data_written_bytes, Some(398 * GIB));
+    let intel = drive("smartctl_exporter/sat-Intel_S4510_S4610_S4500_S4600_Series_SSDs-INTEL_SSDSC2KB240G8-sdc.json");
+    assert_eq!(intel.data_written_bytes, Some(2_575_247 * (32 << 20)), "241 Host_Writes_32MiB");
+    let seagate = drive("smartctl_exporter/ST3500418AS_11.json");
+    assert_eq!(seagate.data_written_bytes, Some(543_343_366 * 512), "241 Total_LBAs_Written");
+    // The device statistics count logical sectors, whatever the vendor attributes say.
+    let samsung = drive("scrutiny/smart-ata-full.json");
+    assert_eq!(samsung.data_written_bytes, Some(64_777_770_148 * 512));
+    assert_eq!(samsung.data_read_bytes, Some(34_909_544_344 * 512));
+}
+
+#[test]
+fn vendor_attributes_of_a_drive_unknown_to_smartctls_database_are_not_read() {
+    // smartctl prints its default names here (177 Wear_Leveling_Count, 241
+    // Total_LBAs_Written): they say nothing about what this drive counts.
+    let ssd = drive("smartctl_exporter/sat-null-SAMSUNG_MZ7L3480HCHQ-00A07-sda.json");
+    assert_eq!(
+        capture_json("smart/smartctl_exporter/sat-null-SAMSUNG_MZ7L3480HCHQ-00A07-sda.json")["in_smartctl_database"],
+        false
+    );
+    assert_eq!((ssd.wear_percent, ssd.wear_source, ssd.data_written_bytes), (None, None, None));
+    let hdd = drive("smartctl_exporter/sat-null-ST8000NM017B-2TJ103-sda.json");
+    assert_eq!(hdd.data_written_bytes, None);
+    // What every drive reports the same way is still read.
+    assert_eq!((ssd.temperature_celsius, ssd.power_on_hours), (Some(29.0), Some(10786)));
+    assert_eq!(hdd.reallocated_sectors, Some(0));
+}
+
+#[test]
 fn smartctl_that_could_not_open_the_device() {
     let h = drive("scrutiny/smart-fail.json");
     assert_eq!(
