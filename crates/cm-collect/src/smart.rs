@@ -220,10 +220,14 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     // smartctl 7.x names the error log count under summary (-a) or extended (-x).
     h.logged_errors = u64_at(&doc, &["ata_smart_error_log", "extended", "count"])
         .or_else(|| u64_at(&doc, &["ata_smart_error_log", "summary", "count"]));
-    h.last_error_hour = ["extended", "summary"].iter().find_map(|kind| {
-        let table = get(&doc, &["ata_smart_error_log", kind, "table"])?.as_array()?;
-        table.iter().filter_map(|e| u64_at(e, &["lifetime_hours"])).max()
-    });
+    // Some drives write 0 for the power-on hour of every entry: that is no hour.
+    h.last_error_hour = ["extended", "summary"]
+        .iter()
+        .find_map(|kind| {
+            let table = get(&doc, &["ata_smart_error_log", kind, "table"])?.as_array()?;
+            table.iter().filter_map(|e| u64_at(e, &["lifetime_hours"])).max()
+        })
+        .filter(|hour| *hour > 0);
 
     for a in attrs.iter() {
         let label = format!("{} {}", a.id, a.name);

@@ -168,6 +168,21 @@ fn vendor_attributes_of_a_drive_unknown_to_smartctls_database_are_not_read() {
 }
 
 #[test]
+fn an_error_log_that_records_hour_0_for_every_entry_gives_no_hour() {
+    let rel = "smart/smartctl_exporter/sat-Toshiba_MG05ACA..._Enterprise_Capacity_HDD-TOSHIBA_MG05ACA800E-sdw.json";
+    let real = parse_smartctl_json(&read(rel)).unwrap();
+    assert_eq!((real.logged_errors, real.last_error_hour), (Some(2), Some(36208)));
+    // The same log from a drive that writes 0 as every entry's power-on hour
+    // (changed here, in memory, on the real capture).
+    let mut doc = capture_json(rel);
+    for entry in doc["ata_smart_error_log"]["summary"]["table"].as_array_mut().unwrap() {
+        entry["lifetime_hours"] = 0.into();
+    }
+    let zeros = parse_smartctl_json(&doc.to_string()).unwrap();
+    assert_eq!((zeros.logged_errors, zeros.last_error_hour), (Some(2), None));
+}
+
+#[test]
 fn smartctl_that_could_not_open_the_device() {
     let h = drive("scrutiny/smart-fail.json");
     assert_eq!(
