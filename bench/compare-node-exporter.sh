@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures one cm-agent collection cycle next to one node_exporter scrape on
-# this machine, in the same run: CPU time per sample and bytes per sample.
+# this machine, in the same run: CPU time per sample and bytes per sample,
+# with the agent built as users get it (Cargo's `dist` profile).
 #
 #   bench/compare-node-exporter.sh [SAMPLES]
 #
@@ -41,7 +42,7 @@ PY
 )
 read -r ne_cpu_us ne_bytes <<<"$ne"
 
-ours=$(cargo bench -q -p cm-agent --bench cycle -- "$samples" 2>/dev/null)
+ours=$(cargo bench -q --profile dist -p cm-agent --bench cycle -- "$samples" 2>/dev/null)
 cm_cpu_us=$(awk '/cpu time per 2 s interval/ {print $7}' <<<"$ours")
 cm_bytes=$(awk '/snapshot frame/ {print $4}' <<<"$ours")
 

@@ -26,8 +26,8 @@ done
 command -v prometheus-node-exporter >/dev/null ||
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
 target=${CARGO_TARGET_DIR:-$PWD/target}
-[ $build = 0 ] || cargo build -q --release --locked -p cm-agent --bin cm-agent
-AGENT=$target/release/cm-agent
+[ $build = 0 ] || cargo build -q --profile dist --locked -p cm-agent --bin cm-agent
+AGENT=$target/dist/cm-agent
 WORK=$(mktemp -d /tmp/cm-scrape.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT

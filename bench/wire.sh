@@ -4,8 +4,9 @@
 #
 #   bench/wire.sh [--seconds S] [--subscribers "3 100"] [--services N] [--history-off] [--no-build]
 #
-# For each subscriber count (default 3 and 100) one case: a fresh release
-# `cm-agent run` (cpu and memory every 2 s, every other collector at its
+# For each subscriber count (default 3 and 100) one case: a fresh `cm-agent
+# run` built as users get it (Cargo's `dist` profile, which the Nix package
+# ships; cpu and memory every 2 s, every other collector at its
 # default interval) with that many dashboards subscribed (one process,
 # crates/cm-agent/examples/subscribers.rs, one QUIC endpoint per dashboard),
 # and beside it a fresh node_exporter scraped every 2 s the way Prometheus
@@ -57,10 +58,10 @@ fi
 
 target=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ $build = 1 ]; then
-  cargo build -q --release --locked -p cm-agent --bin cm-agent --example subscribers
+  cargo build -q --profile dist --locked -p cm-agent --bin cm-agent --example subscribers
 fi
-AGENT=$target/release/cm-agent
-SUBSCRIBERS=$target/release/examples/subscribers
+AGENT=$target/dist/cm-agent
+SUBSCRIBERS=$target/dist/examples/subscribers
 # A binary the linker has just written is dirty in the page cache, and its
 # mapped pages count as the agent's private dirty memory until written back.
 sync "$AGENT" "$SUBSCRIBERS"

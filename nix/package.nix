@@ -26,6 +26,12 @@ rustPlatform.buildRustPackage {
   };
 
   cargoLock.lockFile = ../Cargo.lock;
+  # The shipped binaries come from Cargo.toml's `dist` profile (fat LTO, one
+  # codegen unit, optimized for size). The tests run as CI runs them, with the
+  # dev profile ("debug" here) and its optimized SQLite: `release` leaves
+  # dependencies unoptimized, and the history tests store a year of samples.
+  buildType = "dist";
+  checkType = "debug";
   cargoBuildFlags = [ "--workspace" ];
   cargoTestFlags = [ "--workspace" ];
 

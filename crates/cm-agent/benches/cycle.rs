@@ -1,6 +1,6 @@
 //! The agent's collection cost on this machine, and the size of what it sends.
 //!
-//! `cargo bench -p cm-agent --bench cycle [-- CYCLES]` prints:
+//! `cargo bench --profile dist -p cm-agent --bench cycle [-- CYCLES]` prints:
 //! - the CPU time of one full cycle (every collector at once, as at start-up);
 //! - the steady-state CPU per 2 s interval, with every collector on its own
 //!   interval (cpu and memory 2 s, gpu 5 s, storage 10 s, SMART 30 min), over

@@ -5,7 +5,7 @@
 //! Bytes here are frame bytes and gzip'd HTTP responses (what Prometheus
 //! fetches), not what travels on the wire: bench/wire.sh counts that.
 //!
-//! `cargo bench -p cm-agent --bench serve [-- SECONDS]` (default 60). Needs
+//! `cargo bench --profile dist -p cm-agent --bench serve [-- SECONDS]` (default 60). Needs
 //! `prometheus-node-exporter` on PATH for the comparison (apt-get install
 //! prometheus-node-exporter); without it only the agent is measured.
 //! Prints figures; asserts nothing.

@@ -248,7 +248,9 @@ impl Thresholds {
                 }
                 (Some(at), Some(_)) => format!(", the last at power-on hour {at} (the log counts hours modulo 65536)"),
                 (Some(at), None) => format!(", the last at power-on hour {at}"),
-                _ => String::new(),
+                // No table, or a drive that writes hour 0 for every entry.
+                (None, _) if n == 1 => ", of unknown age (the log gives no power-on hour)".into(),
+                (None, _) => ", the last of unknown age (the log gives no power-on hour)".into(),
             };
             say(Status::Ok, format!("{} in the drive's error log{when}", count(n, "error")));
         }

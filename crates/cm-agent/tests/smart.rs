@@ -116,6 +116,47 @@ fn an_unreadable_drive_is_unknown_with_smartctls_words() {
 }
 
 #[test]
+fn a_bridge_that_passes_no_smart_is_unknown_with_the_reason() {
+    let h = judged("scrutiny/smart-raid.json");
+    assert_eq!(h.verdict, Status::Unknown, "not a healthy drive: nothing about its health came through");
+    assert_eq!(h.model.as_deref(), Some("Intel Raid 1 Volume"));
+    assert_eq!(h.findings.len(), 1);
+    assert!(
+        h.findings[0].text.starts_with("could not read SMART data: not readable through this bridge"),
+        "{}",
+        h.findings[0].text
+    );
+}
+
+#[test]
+fn an_error_of_unknown_age_is_not_dated_from_hour_0() {
+    // A real log, its entries' power-on hours set to 0 in memory, as drives
+    // that record no hour write them.
+    let rel = "smartctl_exporter/sat-Toshiba_MG05ACA..._Enterprise_Capacity_HDD-TOSHIBA_MG05ACA800E-sdw.json";
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(captures().join(rel)).unwrap()).unwrap();
+    for entry in doc["ata_smart_error_log"]["summary"]["table"].as_array_mut().unwrap() {
+        entry["lifetime_hours"] = 0.into();
+    }
+    let mut h = parse_smartctl_json(&doc.to_string()).unwrap();
+    Thresholds::default().judge_drive(&mut h, None);
+    assert_eq!(h.power_on_hours, Some(37603));
+    assert_eq!(
+        reasons(&h),
+        [(Status::Ok, "2 errors in the drive's error log, the last of unknown age (the log gives no power-on hour)")]
+    );
+}
+
+#[test]
+fn a_sas_drive_is_judged_on_its_environmental_temperature() {
+    let path = captures().join("../smart-handwritten/sas-environmental-temperature.json");
+    let mut h = parse_smartctl_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    h.temperature_celsius = h.temperature_celsius.map(|_| 72.0);
+    Thresholds::default().judge_drive(&mut h, None);
+    assert_eq!(reasons(&h), [(Status::Warning, "72 C is at or above the configured limit of 70 C")]);
+}
+
+#[test]
 fn a_virtual_disk_without_smart_is_fine() {
     let h = judged("own/virtio-vda.json");
     assert_eq!(h.verdict, Status::Ok);

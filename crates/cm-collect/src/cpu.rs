@@ -131,6 +131,16 @@ const CPU_HWMON: &[(&str, &[&str])] = &[
     ("apple_smc", &[]),
 ];
 
+/// Labels by which platform and embedded-controller chips (thinkpad,
+/// dell_smm, asusec, asus_wmi_sensors...) name their CPU input among the
+/// board's other places, best first. Compared without case, `_` as a space,
+/// and a trailing "temperature" or "temp" dropped.
+const CPU_LABELS: &[&str] = &["cpu package", "cpu"];
+
+/// applesmc labels its inputs with SMC keys: TC0D is CPU 0's die, TC0P the
+/// sensor beside it.
+const APPLESMC_CPU_KEYS: &[&str] = &["TC0D", "TC0P"];
+
 /// Thermal zone types that measure the CPU, best first.
 const CPU_THERMAL_ZONES: &[&str] = &["x86_pkg_temp", "cpu-thermal", "cpu_thermal", "soc_thermal", "cpu", "acpitz"];
 
@@ -142,8 +152,13 @@ pub struct HwmonChip {
 }
 
 /// Picks the CPU package temperature among hwmon chips: a known CPU driver's
-/// preferred label, else its hottest input. Implausible readings are skipped.
+/// preferred label (else its hottest input), else the input another chip
+/// labels as the CPU. Implausible readings are skipped.
 pub fn pick_cpu_hwmon(chips: &[HwmonChip]) -> Option<Temperature> {
+    pick_cpu_driver(chips).or_else(|| pick_cpu_label(chips))
+}
+
+fn pick_cpu_driver(chips: &[HwmonChip]) -> Option<Temperature> {
     for (driver, labels) in CPU_HWMON {
         let mut best: Option<Temperature> = None;
         for chip in chips.iter().filter(|c| c.name == *driver) {
@@ -168,6 +183,32 @@ pub fn pick_cpu_hwmon(chips: &[HwmonChip]) -> Option<Temperature> {
         }
     }
     None
+}
+
+/// The input a chip that measures many places labels as the CPU.
+fn pick_cpu_label(chips: &[HwmonChip]) -> Option<Temperature> {
+    let mut best: Option<(usize, Temperature)> = None;
+    for chip in chips {
+        for (label, celsius) in chips_inputs(chip) {
+            let Some(rank) = label.and_then(|l| cpu_label_rank(&chip.name, l)) else { continue };
+            if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+                let source = format!("{} {}", chip.name, label.unwrap_or_default());
+                best = Some((rank, Temperature { celsius, source }));
+            }
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// Where `label` stands among the CPU labels of chip `name` (0 is best);
+/// `None` when it does not name the CPU.
+fn cpu_label_rank(name: &str, label: &str) -> Option<usize> {
+    if name == "applesmc" {
+        return APPLESMC_CPU_KEYS.iter().position(|k| *k == label);
+    }
+    let l = label.trim().to_lowercase().replace('_', " ");
+    let l = l.strip_suffix("temperature").or_else(|| l.strip_suffix("temp")).unwrap_or(&l).trim_end();
+    CPU_LABELS.iter().position(|want| *want == l)
 }
 
 fn chips_inputs(chip: &HwmonChip) -> impl Iterator<Item = (Option<&str>, f64)> {
@@ -196,7 +237,10 @@ pub fn pick_cpu_thermal_zone(zones: &[(String, String, i64)]) -> Option<Temperat
 /// Reads every hwmon chip's temperature inputs under `sys/class/hwmon`.
 pub fn read_hwmon(root: &SysRoot) -> Vec<HwmonChip> {
     let mut chips = Vec::new();
-    for dir in sorted_entries(&root.path("/sys/class/hwmon")) {
+    for hwmon in sorted_entries(&root.path("/sys/class/hwmon")) {
+        // Drivers registered the old way (applesmc) keep their name and inputs
+        // on the device the hwmon folder links to.
+        let dir = if hwmon.join("name").exists() { hwmon } else { hwmon.join("device") };
         let Some(name) = read_attr(&dir.join("name")) else { continue };
         let mut temps = Vec::new();
         for file in sorted_entries(&dir) {

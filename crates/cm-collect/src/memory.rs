@@ -6,7 +6,7 @@ use cm_proto::{Memory, Tmpfs, VmTunables, Zram};
 
 use crate::cpu::sorted_entries;
 use crate::error::{CollectError, ParseError};
-use crate::storage::{parse_mountinfo, statvfs};
+use crate::storage::{read_mounts, statvfs};
 use crate::sysroot::{read_attr, read_u64, SysRoot};
 
 /// The /proc/meminfo fields the dashboard uses, in bytes.
@@ -118,7 +118,7 @@ fn read_zram(root: &SysRoot) -> Vec<Zram> {
 }
 
 fn read_tmpfs(root: &SysRoot) -> Vec<Tmpfs> {
-    let Ok(mounts) = root.parse("/proc/self/mountinfo", parse_mountinfo) else { return Vec::new() };
+    let Ok(mounts) = read_mounts(root) else { return Vec::new() };
     let mut out: Vec<Tmpfs> = Vec::new();
     for m in mounts.iter().filter(|m| m.fstype == "tmpfs") {
         if out.iter().any(|t| t.mount_point == m.mount_point) {

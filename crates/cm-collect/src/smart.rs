@@ -19,12 +19,26 @@ const NVME_DATA_UNIT_BYTES: u64 = 512_000;
 /// ATA attributes that report endurance as a normalized value counting down
 /// from 100, by id and the name smartctl's drive database gives them. The id
 /// alone is not enough: vendors reuse ids (202 is `Data_Address_Mark_Errs` on
-/// Seagate disks).
+/// Seagate disks, 233 counts GiB written to flash on Phison drives).
 const ATA_WEAR_ATTRIBUTES: &[(u64, &str)] = &[
     (177, "Wear_Leveling_Count"),     // Samsung
     (233, "Media_Wearout_Indicator"), // Intel
     (202, "Percent_Lifetime_Remain"), // Micron / Crucial
     (231, "SSD_Life_Left"),           // Kingston / Phison, SandForce
+];
+
+/// What one unit of an ATA attribute that counts data the host wrote is, by
+/// the name smartctl's drive database gives it. `None`: one logical sector.
+/// Names that count flash writes (`Flash_Writes_GiB`, `NAND_Writes_1GiB`) are
+/// not here: the drive writes more than the host does.
+const ATA_HOST_WRITES_ATTRIBUTES: &[(&str, Option<u64>)] = &[
+    ("Total_LBAs_Written", None),
+    ("Total_Host_LBA_Written", None),
+    ("Host_Writes_MiB", Some(1 << 20)),
+    ("Host_Writes_32MiB", Some(32 << 20)),
+    ("Host_Writes_GiB", Some(1 << 30)),
+    ("Lifetime_Writes_GiB", Some(1 << 30)),
+    ("Total_Writes_GiB", Some(1 << 30)),
 ];
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -125,7 +139,8 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     let real = |t: f64| t > 0.0;
     h.temperature_celsius = f64_at(&doc, &["temperature", "current"])
         .or_else(|| f64_at(&doc, &["nvme_smart_health_information_log", "temperature"]))
-        .filter(|t| real(*t));
+        .filter(|t| real(*t))
+        .or_else(|| scsi_environmental_temperature(&doc).filter(|t| real(*t)));
     h.temperature_limit_celsius = f64_at(&doc, &["temperature", "op_limit_max"])
         .or_else(|| f64_at(&doc, &["nvme_composite_temperature_threshold", "warning"]))
         .or_else(|| f64_at(&doc, &["temperature", "drive_trip"]))
@@ -163,6 +178,14 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     }
 
     let attrs = ata_attributes(&doc);
+    // A vendor attribute's name says what it counts only when smartctl's drive
+    // database knows the drive; otherwise smartctl prints its default names
+    // (241 Total_LBAs_Written, 233 Media_Wearout_Indicator) whatever the drive
+    // puts there, and the figure stays unknown.
+    let named_by_drivedb = get(&doc, &["in_smartctl_database"])
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| doc.get("model_family").is_some());
+    let sector_bytes = u64_at(&doc, &["logical_block_size"]).unwrap_or(512);
     let raw = |ids: &[u64]| attrs.iter().find(|a| ids.contains(&a.id)).and_then(|a| a.raw);
     if !attrs.is_empty() {
         h.reallocated_sectors = raw(&[5]);
@@ -171,18 +194,23 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
         h.unsafe_shutdowns = h.unsafe_shutdowns.or_else(|| {
             attrs.iter().find(|a| a.name == "Unsafe_Shutdown_Count" || a.name == "Unexpect_Power_Loss_Ct")?.raw
         });
-        h.data_written_bytes = h.data_written_bytes.or_else(|| {
-            let a = attrs.iter().find(|a| a.id == 241 && a.name == "Total_LBAs_Written")?;
-            Some(a.raw? * 512)
-        });
+    }
+    h.data_read_bytes =
+        h.data_read_bytes.or_else(|| ata_device_statistic(&doc, "Logical Sectors Read")?.checked_mul(sector_bytes));
+    if h.data_written_bytes.is_none() {
+        h.data_written_bytes = ata_device_statistic(&doc, "Logical Sectors Written")
+            .and_then(|n| n.checked_mul(sector_bytes))
+            .or_else(|| named_by_drivedb.then(|| ata_host_writes(&attrs, sector_bytes)).flatten());
     }
     if h.wear_percent.is_none() && h.rotation_rpm == Some(0) {
         if let Some(used) = ata_device_statistics_endurance(&doc) {
             h.wear_percent = Some(used);
             h.wear_source = Some("ATA device statistics: Percentage Used Endurance Indicator".into());
-        } else if let Some((a, value)) = ATA_WEAR_ATTRIBUTES.iter().find_map(|(id, name)| {
-            attrs.iter().find(|a| a.id == *id && a.name == *name).and_then(|a| Some((a, a.value?)))
-        }) {
+        } else if let Some((a, value)) =
+            ATA_WEAR_ATTRIBUTES.iter().filter(|_| named_by_drivedb).find_map(|(id, name)| {
+                attrs.iter().find(|a| a.id == *id && a.name == *name).and_then(|a| Some((a, a.value?)))
+            })
+        {
             h.wear_percent = Some(100u64.saturating_sub(value) as f64);
             h.wear_source = Some(format!("ATA attribute {} {} (100 - normalized value)", a.id, a.name));
         }
@@ -192,10 +220,14 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
     // smartctl 7.x names the error log count under summary (-a) or extended (-x).
     h.logged_errors = u64_at(&doc, &["ata_smart_error_log", "extended", "count"])
         .or_else(|| u64_at(&doc, &["ata_smart_error_log", "summary", "count"]));
-    h.last_error_hour = ["extended", "summary"].iter().find_map(|kind| {
-        let table = get(&doc, &["ata_smart_error_log", kind, "table"])?.as_array()?;
-        table.iter().filter_map(|e| u64_at(e, &["lifetime_hours"])).max()
-    });
+    // Some drives write 0 for the power-on hour of every entry: that is no hour.
+    h.last_error_hour = ["extended", "summary"]
+        .iter()
+        .find_map(|kind| {
+            let table = get(&doc, &["ata_smart_error_log", kind, "table"])?.as_array()?;
+            table.iter().filter_map(|e| u64_at(e, &["lifetime_hours"])).max()
+        })
+        .filter(|hour| *hour > 0);
 
     for a in attrs.iter() {
         let label = format!("{} {}", a.id, a.name);
@@ -212,24 +244,77 @@ pub fn parse_smartctl_json(text: &str) -> Result<DriveHealth, ParseError> {
         .find(|(_, s)| UNSUPPORTED.iter().any(|u| s.contains(u)))
         .map(|(_, s)| s.clone())
         .filter(|_| !has_data);
+    let code = u64_at(&doc, &["smartctl", "exit_status"]).unwrap_or(0);
+    let errors: Vec<&str> = messages.iter().filter(|(sev, _)| sev == "error").map(|(_, s)| s.as_str()).collect();
+    let said = if errors.is_empty() { String::new() } else { format!("; smartctl said: {}", errors.join("; ")) };
     if !has_data && !h.standby && h.unsupported.is_none() {
-        let errors: Vec<&str> = messages.iter().filter(|(sev, _)| sev == "error").map(|(_, s)| s.as_str()).collect();
         h.error = Some(if errors.is_empty() {
-            let code = u64_at(&doc, &["smartctl", "exit_status"]).unwrap_or(0);
             format!("smartctl reported no device data (exit status {code})")
         } else {
             errors.join("; ")
         });
+    } else if code & EXIT_DEVICE_COMMAND_FAILED != 0 && !h.standby && !has_smart_data(&doc, &h) {
+        // The device answered who it is, and nothing else came through: a USB
+        // bridge or RAID controller that passes no SMART commands.
+        h.error = Some(format!(
+            "not readable through this bridge (a USB adapter or RAID controller); smartctl got the device's \
+             identity only and exited with status {code}, a command to the device failed{said}"
+        ));
     }
     Ok(h)
 }
 
+/// smartctl's exit status bit 2: "Some SMART or other ATA command to the disk
+/// failed, or there was a checksum error in a SMART data structure".
+const EXIT_DEVICE_COMMAND_FAILED: u64 = 1 << 2;
+
+/// True when the report carries anything SMART measures or judges, beyond
+/// the device's identity.
+fn has_smart_data(doc: &Value, h: &DriveHealth) -> bool {
+    h.smart_passed.is_some()
+        || h.temperature_celsius.is_some()
+        || h.power_on_hours.is_some()
+        || h.reallocated_sectors.is_some()
+        || h.wear_percent.is_some()
+        || get(doc, &["ata_smart_attributes", "table"]).and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+        || doc.get("nvme_smart_health_information_log").is_some()
+}
+
+/// The drive's own temperature from the SCSI environmental reporting log page
+/// (`scsi_environmental_reports.temperature_N.current`, smartctl 7.3 and
+/// later), which some SAS drives fill instead of the temperature log page.
+/// The lowest-numbered report is the drive's own; a reading the drive marks
+/// as unknown is a string in smartctl's JSON, and no figure.
+fn scsi_environmental_temperature(doc: &Value) -> Option<f64> {
+    let reports = doc.get("scsi_environmental_reports")?.as_object()?;
+    let (_, report) = reports
+        .iter()
+        .filter_map(|(key, report)| Some((key.strip_prefix("temperature_")?.parse::<u32>().ok()?, report)))
+        .min_by_key(|(n, _)| *n)?;
+    report.get("current")?.as_f64()
+}
+
+/// Bytes the host wrote, from the first attribute whose name says it counts them.
+fn ata_host_writes(attrs: &[Attribute], sector_bytes: u64) -> Option<u64> {
+    ATA_HOST_WRITES_ATTRIBUTES.iter().find_map(|(name, unit)| {
+        let a = attrs.iter().find(|a| a.name == *name)?;
+        a.raw?.checked_mul(unit.unwrap_or(sector_bytes))
+    })
+}
+
 /// The "Percentage Used Endurance Indicator" from ATA device statistics (`-x`).
 fn ata_device_statistics_endurance(doc: &Value) -> Option<f64> {
+    ata_device_statistic(doc, "Percentage Used Endurance Indicator").map(|v| v as f64)
+}
+
+/// One figure of the ATA device statistics log (`-x`) by its standard name.
+fn ata_device_statistic(doc: &Value, name: &str) -> Option<u64> {
     let pages = get(doc, &["ata_device_statistics", "pages"])?.as_array()?;
-    pages.iter().filter_map(|p| p.get("table")?.as_array()).flatten().find_map(|e| {
-        (e.get("name")?.as_str()? == "Percentage Used Endurance Indicator").then(|| e.get("value")?.as_f64()).flatten()
-    })
+    pages
+        .iter()
+        .filter_map(|p| p.get("table")?.as_array())
+        .flatten()
+        .find_map(|e| (e.get("name")?.as_str()? == name).then(|| e.get("value")?.as_u64()).flatten())
 }
 
 /// How to run smartctl.

@@ -1,6 +1,7 @@
-//! Storage: mounted filesystems from /proc/self/mountinfo, measured with
-//! `statvfs`, and traced through partitions, device-mapper and md to the
-//! physical drives in /sys/block they live on.
+//! Storage: mounted filesystems from /proc/self/mountinfo (or /proc/mounts
+//! where there is none), measured with `statvfs`, and traced through
+//! partitions, device-mapper and md to the physical drives in /sys/block they
+//! live on.
 
 use cm_proto::{Drive, DriveKind, Filesystem};
 use std::collections::BTreeSet;
@@ -9,9 +10,11 @@ use crate::cpu::sorted_entries;
 use crate::error::{CollectError, ParseError};
 use crate::sysroot::{read_attr, read_u64, SysRoot};
 
-/// One line of /proc/self/mountinfo.
+/// One mounted filesystem, from /proc/self/mountinfo or /proc/mounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// Device number; `0:0` when /proc/mounts gave none and sysfs has none
+    /// for the source (the kernel never gives a mount that number).
     pub major: u32,
     pub minor: u32,
     pub mount_point: String,
@@ -48,6 +51,71 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
     Ok(mounts)
 }
 
+/// Parses /proc/mounts (see proc(5)): source, mount point, type, options and
+/// two zeros per line, with the same octal escapes as mountinfo. It carries no
+/// device numbers: they are `0:0` here, and [`read_mounts`] looks them up.
+pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, ParseError> {
+    let mut mounts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields[..] {
+            [] => continue,
+            [source, mount_point, fstype, ..] => mounts.push(Mount {
+                major: 0,
+                minor: 0,
+                mount_point: unescape(mount_point),
+                fstype: unescape(fstype),
+                source: unescape(source),
+            }),
+            _ => {
+                return Err(ParseError::new(
+                    i + 1,
+                    format!("expected a source, a mount point and a filesystem type in mounts line {line:?}"),
+                ))
+            }
+        }
+    }
+    Ok(mounts)
+}
+
+/// The mount table: /proc/self/mountinfo, or /proc/mounts where there is no
+/// mountinfo (kernels before 2.6.26, minimal captures), its device numbers
+/// then read from sysfs.
+pub fn read_mounts(root: &SysRoot) -> Result<Vec<Mount>, CollectError> {
+    use std::io::ErrorKind::NotFound;
+    let (path, why) = match root.parse("/proc/self/mountinfo", parse_mountinfo) {
+        Err(CollectError::Read { path, source }) if source.kind() == NotFound => (path, source),
+        other => return other,
+    };
+    let mut mounts = match root.parse("/proc/mounts", parse_mounts) {
+        Err(CollectError::Read { source, .. }) if source.kind() == NotFound => {
+            let why = format!("{why}, and there is no {} either", root.path("/proc/mounts").display());
+            return Err(CollectError::Read { path, source: std::io::Error::new(NotFound, why) });
+        }
+        other => other?,
+    };
+    for m in &mut mounts {
+        if let Some((major, minor)) = device_number(root, m) {
+            (m.major, m.minor) = (major, minor);
+        }
+    }
+    Ok(mounts)
+}
+
+/// The device number sysfs gives the block device a mount's source names.
+fn device_number(root: &SysRoot, m: &Mount) -> Option<(u32, u32)> {
+    let name = block_name(root, m)?;
+    let dev = [format!("/sys/class/block/{name}/dev"), format!("/sys/block/{name}/dev")]
+        .iter()
+        .find_map(|p| read_attr(&root.path(p)))
+        .or_else(|| {
+            let whole = whole_device(root, &name)?;
+            read_attr(&root.path(&format!("/sys/block/{whole}/{name}/dev")))
+        })?;
+    let (major, minor) = dev.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_owned();
@@ -76,6 +144,8 @@ const IMAGE_FS: &[&str] = &["squashfs", "iso9660", "udf", "erofs"];
 /// True for filesystems a person thinks of as storage: block-backed, or a
 /// device-less data filesystem (btrfs, ZFS); not proc, cgroup, tmpfs, overlay,
 /// images. The root filesystem always counts, even as a container's overlay.
+/// A mount of /proc/mounts whose device sysfs does not know (`0:0`) is
+/// block-backed when its source is a device node.
 pub fn is_storage(m: &Mount) -> bool {
     if m.mount_point == "/" {
         return true;
@@ -83,7 +153,9 @@ pub fn is_storage(m: &Mount) -> bool {
     if IMAGE_FS.contains(&m.fstype.as_str()) {
         return false;
     }
-    m.major != 0 || DEVICELESS_DATA_FS.contains(&m.fstype.as_str())
+    let unknown_device_node =
+        (m.major, m.minor) == (0, 0) && m.source.starts_with("/dev/") && !m.fstype.starts_with("fuse");
+    m.major != 0 || unknown_device_node || DEVICELESS_DATA_FS.contains(&m.fstype.as_str())
 }
 
 /// Space figures of one mounted filesystem, as `df` computes them.
@@ -225,7 +297,7 @@ pub fn collect_with(
     root: &SysRoot,
     measure: impl Fn(&str) -> Result<Usage, std::io::Error>,
 ) -> Result<Storage, CollectError> {
-    let mounts = root.parse("/proc/self/mountinfo", parse_mountinfo)?;
+    let mounts = read_mounts(root)?;
     let mut drives = read_disks(root);
     let mut filesystems: Vec<Filesystem> = Vec::new();
     let mut seen = BTreeSet::new();

@@ -115,8 +115,19 @@ pub(crate) fn read_file(path: &Path) -> Result<String, CollectError> {
 }
 
 /// Reads a small sysfs attribute, trimmed; `None` if absent or unreadable.
+///
+/// Some drivers hand back NUL bytes with the text: amdgpu pads values and the
+/// sections of multi-part files with them, up to a whole page. NULs are no
+/// part of any value and are dropped.
 pub(crate) fn read_attr(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    let bytes = std::fs::read(path).ok()?;
+    Some(attr_value(&bytes))
+}
+
+/// The text of a sysfs attribute's bytes: without NULs, trimmed.
+fn attr_value(bytes: &[u8]) -> String {
+    let text: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
+    String::from_utf8_lossy(&text).trim().to_owned()
 }
 
 /// Reads a sysfs attribute holding one unsigned integer.
@@ -158,6 +169,21 @@ mod tests {
         let root = SysRoot::at(&dir);
         assert_eq!(root.resolve("/nix/var/nix/profiles/system").unwrap(), Path::new("/nix/store/x-nixos-system"));
         assert_eq!(root.resolve("/nix/var/../../..").unwrap(), Path::new("/"), "never above the root");
+    }
+
+    #[test]
+    fn nuls_in_an_attribute_are_dropped() {
+        // amdgpu's pp_od_clk_voltage: three sections, each followed by a run of
+        // NULs (119, 178 and 1244 bytes in this 1732-byte capture).
+        let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/amdgpu/rx7900xt/pp_od_clk_voltage");
+        assert_eq!(std::fs::read(&capture).unwrap().iter().filter(|b| **b == 0).count(), 119 + 178 + 1244);
+        let text = read_attr(&capture).unwrap();
+        assert!(text.starts_with("OD_SCLK:\n0: 500Mhz\n1: 2735Mhz\nOD_MCLK:\n"), "{text:?}");
+        assert!(text.contains("1: 1250MHz\nOD_VDDGFX_OFFSET:\n0mV\nOD_RANGE:\n"), "{text:?}");
+        assert!(text.ends_with("-450mv          0mv"), "{text:?}");
+
+        assert_eq!(attr_value(&[0; 4096]), "", "a page of NULs is an empty value");
+        assert_eq!(attr_value(b"11\n\0\0\0"), "11");
     }
 
     #[test]

@@ -86,3 +86,101 @@ fn missing_truncated_and_garbage_files_are_errors_naming_the_file() {
     let err = CpuCollector::default().collect(&root).unwrap_err().to_string();
     assert!(err.contains("proc/stat") && err.contains("line 2"), "{err}");
 }
+
+/// One hand-written hwmon chip: its folder, its name and its temperature
+/// inputs as `(label, millidegrees)`.
+type Chip<'a> = (&'a str, &'a str, &'a [(Option<&'a str>, &'a str)]);
+
+/// A scratch sysroot with the node_exporter capture's /proc and the given chips.
+fn with_hwmon(dir_name: &str, chips: &[Chip]) -> cm_collect::SysRoot {
+    let dir = scratch(dir_name);
+    for f in ["loadavg", "stat"] {
+        write(&dir, &format!("proc/{f}"), &read(&format!("node_exporter/proc/{f}")));
+    }
+    for (folder, name, inputs) in chips {
+        write(&dir, &format!("{folder}/name"), &format!("{name}\n"));
+        for (i, (label, milli)) in inputs.iter().enumerate() {
+            write(&dir, &format!("{folder}/temp{}_input", i + 1), &format!("{milli}\n"));
+            if let Some(label) = label {
+                write(&dir, &format!("{folder}/temp{}_label", i + 1), &format!("{label}\n"));
+            }
+        }
+    }
+    cm_collect::SysRoot::at(&dir)
+}
+
+fn cpu_temperature(root: &cm_collect::SysRoot) -> (Option<f64>, Option<String>) {
+    let cpu = CpuCollector::default().collect(root).unwrap();
+    (cpu.temperature_celsius, cpu.temperature_source)
+}
+
+#[test]
+fn a_laptops_platform_chip_gives_the_input_it_labels_cpu_not_its_hottest() {
+    // Hand-written: the labels the thinkpad_acpi, dell-smm-hwmon and
+    // asus-ec-sensors drivers give their inputs; the hottest is never the CPU.
+    let thinkpad = with_hwmon(
+        "hwmon-thinkpad",
+        &[
+            ("sys/class/hwmon/hwmon0", "acpitz", &[(None, "41000")]),
+            ("sys/class/hwmon/hwmon3", "thinkpad", &[(Some("CPU"), "52000"), (Some("GPU"), "0"), (None, "61000")]),
+        ],
+    );
+    assert_eq!(cpu_temperature(&thinkpad), (Some(52.0), Some("thinkpad CPU".into())));
+
+    let dell = with_hwmon(
+        "hwmon-dell",
+        &[(
+            "sys/class/hwmon/hwmon5",
+            "dell_smm",
+            &[(Some("Ambient"), "35000"), (Some("SODIMM"), "58000"), (Some("CPU"), "47000"), (Some("Other"), "40000")],
+        )],
+    );
+    assert_eq!(cpu_temperature(&dell), (Some(47.0), Some("dell_smm CPU".into())));
+
+    let asus = with_hwmon(
+        "hwmon-asusec",
+        &[(
+            "sys/class/hwmon/hwmon4",
+            "asusec",
+            &[
+                (Some("Chipset"), "50000"),
+                (Some("CPU"), "39000"),
+                (Some("Motherboard"), "33000"),
+                (Some("T_Sensor"), "-40000"),
+                (Some("VRM"), "55000"),
+            ],
+        )],
+    );
+    assert_eq!(cpu_temperature(&asus), (Some(39.0), Some("asusec CPU".into())));
+}
+
+#[test]
+fn a_cpu_driver_wins_over_a_platform_chips_cpu_label() {
+    let both = with_hwmon(
+        "hwmon-both",
+        &[
+            ("sys/class/hwmon/hwmon1", "thinkpad", &[(Some("CPU"), "50000")]),
+            ("sys/class/hwmon/hwmon2", "coretemp", &[(Some("Package id 0"), "57000"), (Some("Core 0"), "55000")]),
+        ],
+    );
+    assert_eq!(cpu_temperature(&both), (Some(57.0), Some("coretemp Package id 0".into())));
+}
+
+#[test]
+fn applesmc_inputs_on_its_device_give_the_cpu_die_by_its_smc_key() {
+    // applesmc registers the old way: /sys/class/hwmon/hwmonN holds only a
+    // `device` link (as in the node_exporter capture) and the name and inputs
+    // are on the platform device. The inputs here are hand-written.
+    let root = with_hwmon(
+        "hwmon-applesmc",
+        &[(
+            "sys/devices/platform/applesmc.768",
+            "applesmc",
+            &[(Some("TA0P"), "30000"), (Some("TC0P"), "48000"), (Some("TC0D"), "51000"), (Some("TG0D"), "63000")],
+        )],
+    );
+    let hwmon = root.path("/sys/class/hwmon/hwmon2");
+    std::fs::create_dir_all(&hwmon).unwrap();
+    std::os::unix::fs::symlink("../../../devices/platform/applesmc.768", hwmon.join("device")).unwrap();
+    assert_eq!(cpu_temperature(&root), (Some(51.0), Some("applesmc TC0D".into())));
+}

@@ -184,3 +184,38 @@ fn every_amd_capture_is_read_as_an_amd_gpu() {
         assert!(g.utilisation_percent.is_some(), "{card}");
     }
 }
+
+/// Copies a captured device directory, each file padded with NULs to one page.
+fn copy_padded(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_padded(&path, &dest);
+        } else {
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.resize(4096, 0);
+            std::fs::write(dest, bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn attributes_padded_with_nuls_read_as_their_values() {
+    // Hand-made from the rx580 capture: every file as a driver that hands back
+    // its whole page returns it (the value, then NULs up to 4096 bytes, as
+    // amdgpu's pp_od_clk_voltage in the rx7900xt capture). product_name, empty
+    // on this card, becomes a page of NULs.
+    let dir = scratch("amdgpu-nul-padded");
+    copy_padded(&testdata("amdgpu/rx580"), &dir);
+    assert_eq!(
+        std::fs::read(dir.join("product_name")).unwrap(),
+        [b'\n'].iter().chain(&[0; 4095]).copied().collect::<Vec<_>>()
+    );
+    let padded = read_drm_device("card0", &dir).unwrap();
+    assert_eq!(padded.name, "AMD GPU 1002:67DF");
+    assert_eq!(padded, read_drm_device("card0", &testdata("amdgpu/rx580")).unwrap());
+    assert_eq!(padded.utilisation_percent, Some(11.0));
+    assert_eq!(padded.temperature_celsius, Some(44.0));
+}

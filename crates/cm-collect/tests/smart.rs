@@ -96,6 +96,92 @@ fn sas_drive_grown_defects_and_trip_temperature() {
     assert_eq!(h.power_on_hours, Some(43549));
 }
 
+fn capture_json(rel: &str) -> serde_json::Value {
+    serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn sas_temperature_from_the_environmental_reports_when_the_temperature_page_says_0() {
+    let rel = "smart-handwritten/sas-environmental-temperature.json";
+    let h = parse_smartctl_json(&read(rel)).unwrap();
+    assert_eq!(h.model.as_deref(), Some("WDC WUH721818AL5204"));
+    assert_eq!(h.temperature_celsius, Some(38.0), "temperature.current is 0: the environmental report has it");
+    assert_eq!(h.temperature_limit_celsius, None, "a 0 C trip point is no limit");
+    // smartctl writes "unknown" where the drive marks a reading as not available.
+    let mut doc = capture_json(rel);
+    doc["scsi_environmental_reports"]["temperature_1"]["current"] = "unknown".into();
+    assert_eq!(parse_smartctl_json(&doc.to_string()).unwrap().temperature_celsius, None);
+    // A SAS capture with a reading in the temperature page keeps it.
+    assert_eq!(drive("netdata/type-scsi__device-sda.json").temperature_celsius, Some(34.0));
+}
+
+#[test]
+fn a_bridge_that_passes_no_smart_is_unreadable_with_the_identity_kept() {
+    // An Intel RAID volume: smartctl exits with bit 2 set and gives only the identity.
+    let raid = drive("scrutiny/smart-raid.json");
+    assert_eq!(raid.model.as_deref(), Some("Intel Raid 1 Volume"));
+    assert_eq!(raid.capacity_bytes, Some(1_000_202_043_392));
+    assert_eq!((raid.smart_passed, raid.temperature_celsius), (None, None));
+    let error = raid.error.expect("a drive whose SMART did not come through is not a healthy drive");
+    assert!(error.starts_with("not readable through this bridge") && error.contains("status 4"), "{error}");
+    assert_eq!(raid.unsupported, None);
+    // A SATA disk asked through the SCSI layer: smartctl's own words are kept.
+    let hitachi = drive("scrutiny_starosdev_fork/smartctl_info_hitachi_autodetect.json");
+    assert_eq!(hitachi.model.as_deref(), Some("Hitachi HDS723030ALA640"));
+    assert!(hitachi.error.unwrap().ends_with("smartctl said: Device does not support SMART"));
+    // Exit bit 2 with SMART data (a command failed, the rest came through) is read as usual.
+    let kingston = drive("smartctl_exporter/sat-Phison_Driven_SSDs-KINGSTON_SA400M8120G-sda.json");
+    assert_eq!((kingston.error, kingston.temperature_celsius), (None, Some(38.0)));
+}
+
+#[test]
+fn data_written_is_counted_in_the_unit_smartctl_names() {
+    const GIB: u64 = 1 << 30;
+    // 241 Lifetime_Writes_GiB = 398; 233 on this drive is Flash_Writes_GiB, the flash's writes.
+    let kingston = drive("smartctl_exporter/sat-Phison_Driven_SSDs-KINGSTON_SA400M8120G-sda.json");
+    assert_eq!(kingston.data_written_bytes, Some(398 * GIB));
+    let intel = drive("smartctl_exporter/sat-Intel_S4510_S4610_S4500_S4600_Series_SSDs-INTEL_SSDSC2KB240G8-sdc.json");
+    assert_eq!(intel.data_written_bytes, Some(2_575_247 * (32 << 20)), "241 Host_Writes_32MiB");
+    let seagate = drive("smartctl_exporter/ST3500418AS_11.json");
+    assert_eq!(seagate.data_written_bytes, Some(543_343_366 * 512), "241 Total_LBAs_Written");
+    // The device statistics count logical sectors, whatever the vendor attributes say.
+    let samsung = drive("scrutiny/smart-ata-full.json");
+    assert_eq!(samsung.data_written_bytes, Some(64_777_770_148 * 512));
+    assert_eq!(samsung.data_read_bytes, Some(34_909_544_344 * 512));
+}
+
+#[test]
+fn vendor_attributes_of_a_drive_unknown_to_smartctls_database_are_not_read() {
+    // smartctl prints its default names here (177 Wear_Leveling_Count, 241
+    // Total_LBAs_Written): they say nothing about what this drive counts.
+    let ssd = drive("smartctl_exporter/sat-null-SAMSUNG_MZ7L3480HCHQ-00A07-sda.json");
+    assert_eq!(
+        capture_json("smart/smartctl_exporter/sat-null-SAMSUNG_MZ7L3480HCHQ-00A07-sda.json")["in_smartctl_database"],
+        false
+    );
+    assert_eq!((ssd.wear_percent, ssd.wear_source, ssd.data_written_bytes), (None, None, None));
+    let hdd = drive("smartctl_exporter/sat-null-ST8000NM017B-2TJ103-sda.json");
+    assert_eq!(hdd.data_written_bytes, None);
+    // What every drive reports the same way is still read.
+    assert_eq!((ssd.temperature_celsius, ssd.power_on_hours), (Some(29.0), Some(10786)));
+    assert_eq!(hdd.reallocated_sectors, Some(0));
+}
+
+#[test]
+fn an_error_log_that_records_hour_0_for_every_entry_gives_no_hour() {
+    let rel = "smart/smartctl_exporter/sat-Toshiba_MG05ACA..._Enterprise_Capacity_HDD-TOSHIBA_MG05ACA800E-sdw.json";
+    let real = parse_smartctl_json(&read(rel)).unwrap();
+    assert_eq!((real.logged_errors, real.last_error_hour), (Some(2), Some(36208)));
+    // The same log from a drive that writes 0 as every entry's power-on hour
+    // (changed here, in memory, on the real capture).
+    let mut doc = capture_json(rel);
+    for entry in doc["ata_smart_error_log"]["summary"]["table"].as_array_mut().unwrap() {
+        entry["lifetime_hours"] = 0.into();
+    }
+    let zeros = parse_smartctl_json(&doc.to_string()).unwrap();
+    assert_eq!((zeros.logged_errors, zeros.last_error_hour), (Some(2), None));
+}
+
 #[test]
 fn smartctl_that_could_not_open_the_device() {
     let h = drive("scrutiny/smart-fail.json");

@@ -1,6 +1,8 @@
 mod common;
 
-use cm_collect::storage::{collect, collect_with, is_storage, parse_mountinfo, statvfs, Usage};
+use cm_collect::storage::{
+    collect, collect_with, is_storage, parse_mountinfo, parse_mounts, read_mounts, statvfs, Usage,
+};
 use cm_collect::SysRoot;
 use cm_proto::DriveKind;
 use common::*;
@@ -83,6 +85,65 @@ fn device_mapper_is_traced_to_its_disks() {
     assert_eq!(dm1.members, ["sdb", "sdc"]);
     assert_eq!(dm1.model.as_deref(), Some("mpathA"));
     assert_eq!(dm1.capacity_bytes, 104857600 * 512);
+}
+
+/// The same sysfs tree as [`mapper_root`], with only a /proc/mounts (written
+/// for this test in the kernel's format) where mountinfo would be.
+fn mapper_root_with_proc_mounts() -> SysRoot {
+    let dir = scratch("mapper-proc-mounts");
+    std::os::unix::fs::symlink(testdata("prometheus_procfs/sys"), dir.join("sys")).unwrap();
+    write(
+        &dir,
+        "proc/mounts",
+        "/dev/mapper/vg0--lv_root / ext4 rw,relatime 0 0\n\
+         proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n\
+         tmpfs /run tmpfs rw,nosuid,nodev,mode=755 0 0\n\
+         /dev/mapper/mpathA /data xfs rw,relatime 0 0\n\
+         /dev/mapper/mpathA /srv/data xfs rw,relatime 0 0\n",
+    );
+    SysRoot::at(dir)
+}
+
+#[test]
+fn without_mountinfo_proc_mounts_gives_the_same_filesystems_and_drives() {
+    let measure = |_: &str| Ok(Usage { size_bytes: 1 << 30, used_bytes: 1 << 29, available_bytes: 1 << 29 });
+    let from_mounts = collect_with(&mapper_root_with_proc_mounts(), measure).unwrap();
+    let from_mountinfo = collect_with(&mapper_root(), measure).unwrap();
+    let summary = |s: &cm_collect::storage::Storage| -> Vec<(String, String, Option<String>)> {
+        s.filesystems.iter().map(|f| (f.mount_point.clone(), f.fstype.clone(), f.drive.clone())).collect()
+    };
+    assert_eq!(
+        summary(&from_mounts),
+        [("/".into(), "ext4".into(), Some("sda".into())), ("/data".into(), "xfs".into(), Some("dm-1".into()))]
+    );
+    assert_eq!(summary(&from_mounts), summary(&from_mountinfo));
+    assert_eq!(from_mounts.drives, from_mountinfo.drives);
+}
+
+#[test]
+fn proc_mounts_device_numbers_come_from_sysfs() {
+    // Hand-written: a disk with one partition, mounted twice (a bind mount).
+    let dir = scratch("proc-mounts-numbers");
+    write(&dir, "sys/block/sda/size", "1000\n");
+    write(&dir, "sys/block/sda/sda1/partition", "1\n");
+    write(&dir, "sys/block/sda/sda1/dev", "8:1\n");
+    write(&dir, "proc/mounts", "/dev/sda1 /boot ext4 rw 0 0\n/dev/sda1 /mnt/boot\\040copy ext4 rw 0 0\n");
+    let root = SysRoot::at(&dir);
+    let mounts = read_mounts(&root).unwrap();
+    assert_eq!((mounts[0].major, mounts[0].minor), (8, 1));
+    assert_eq!(mounts[1].mount_point, "/mnt/boot copy", "\\040 is a space");
+    let storage = collect(&root).unwrap();
+    assert_eq!(storage.filesystems.len(), 1, "the bind mount is the same device: listed once");
+    assert_eq!(storage.filesystems[0].drive.as_deref(), Some("sda"));
+}
+
+#[test]
+fn garbage_or_missing_proc_mounts_is_a_clear_error() {
+    let err = parse_mounts("/dev/sda1 / ext4 rw 0 0\nnonsense\n").unwrap_err();
+    assert_eq!(err.line, 2);
+    let dir = scratch("no-mount-table");
+    let err = read_mounts(&SysRoot::at(&dir)).unwrap_err().to_string();
+    assert!(err.contains("proc/self/mountinfo") && err.contains("proc/mounts"), "{err}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! `drops` of its socket in /proc/net/udp6), how many dials failed and were
 //! retried, and the CPU time of the pool's thread.
 //!
-//! `cargo bench -p cm-dashboard --bench dial [-- STARTS [HOSTS]]` (default 5
+//! `cargo bench --profile dist -p cm-dashboard --bench dial [-- STARTS [HOSTS]]` (default 5
 //! starts of 50 hosts). Prints figures; asserts nothing.
 
 use std::path::Path;

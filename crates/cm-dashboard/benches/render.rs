@@ -3,7 +3,7 @@
 //! `TestBackend` (the same layout and text work as a real terminal, without
 //! the terminal's I/O).
 //!
-//! `cargo bench -p cm-dashboard --bench render [-- FRAMES]` prints p50 and p99
+//! `cargo bench --profile dist -p cm-dashboard --bench render [-- FRAMES]` prints p50 and p99
 //! per case, of the wall time and of the thread's CPU time (which leaves out
 //! the time other processes had the CPU: on a busy machine the wall p99 says
 //! more about them). The budget (docs: DESIGN.md) is p99 < 2 ms. It asserts

@@ -5,7 +5,7 @@
 //! the median error of the growth rate, and, where the history has a jump,
 //! how often the fit began within a day of it.
 //!
-//! `cargo run --release -p cm-history --example forecast_error [SEEDS]`
+//! `cargo run --profile dist -p cm-history --example forecast_error [SEEDS]`
 //! (1000 seeds per scenario unless told).
 
 #[path = "synthetic/scenarios.rs"]

@@ -2,7 +2,7 @@
 //! time to answer a 30-day range, for a simulated host with N services at a
 //! 2 s interval.
 //!
-//!     cargo run --release -p cm-history --example store_cost -- [DAYS] [SERVICES]
+//!     cargo run --profile dist -p cm-history --example store_cost -- [DAYS] [SERVICES]
 //!
 //! The host: CPU, memory, 6 filesystems, 3 drives and SERVICES services, each
 //! value moving the way the collectors report it (CPU and memory every 2 s,
