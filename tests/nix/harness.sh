@@ -129,6 +129,12 @@ until_ok "systemctl is-active cm-healthy && systemctl is-active cm-dynamic" || f
 inside systemctl restart cm-agent-collector cm-agent
 until_ok "journalctl -u cm-agent --no-pager | grep -q 'serving srv01'" || fail "the agent did not start under the module's unit"
 echo "ok   the agent starts under the module's unit, as the static user cm-agent"
+until_ok "test -s /var/lib/cm-agent/history.sqlite" || fail "the agent keeps no history in its StateDirectory"
+[ "$(inside stat -c '%a %U' /var/lib/cm-agent | tr -d '\r')" = "700 cm-agent" ] ||
+  fail "the state directory is not the agent's own, owner-only: $(inside stat -c '%a %U' /var/lib/cm-agent)"
+inside journalctl -u cm-agent --no-pager | grep -q 'history: keeping /var/lib/cm-agent/history.sqlite' ||
+  fail "the agent does not say where it keeps history"
+echo "ok   history is kept in the unit's StateDirectory (/var/lib/cm-agent, 0700, cm-agent's own)"
 until_ok "test -s /run/cm-agent-collector/results.cbor" || fail "the privileged collector wrote no results"
 echo "ok   the privileged collector writes its results under its RuntimeDirectory"
 
