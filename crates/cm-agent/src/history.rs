@@ -276,11 +276,15 @@ impl Writer {
 pub fn answer(dir: Option<&Path>, request: &HistoryRequest) -> Answer {
     let Some(dir) = dir else {
         let end = HistoryEnd { error: Some("this agent keeps no history".into()), ..Default::default() };
-        return Answer { series: Vec::new(), end };
+        return Answer { series: Vec::new(), events: Vec::new(), end };
     };
     match Reader::open(dir).and_then(|r| r.range(request, unix_ms())) {
         Ok(answer) => answer,
-        Err(e) => Answer { series: Vec::new(), end: HistoryEnd { error: Some(e.to_string()), ..Default::default() } },
+        Err(e) => Answer {
+            series: Vec::new(),
+            events: Vec::new(),
+            end: HistoryEnd { error: Some(e.to_string()), ..Default::default() },
+        },
     }
 }
 

@@ -95,7 +95,7 @@ async fn bad_input_closes_that_connection_and_the_agent_serves_on() {
     let mut frames = cm_net::FramedRecv::new(recv, 1 << 20);
     match frames.next().await {
         Ok(Some(Message::Refused { reason })) => {
-            assert_eq!(reason, "protocol 2.0 is not supported: this agent speaks 1.2")
+            assert_eq!(reason, "protocol 2.0 is not supported: this agent speaks 1.3")
         }
         other => panic!("{other:?}"),
     }

@@ -662,7 +662,7 @@ pub(crate) fn synthetic_answer(request: &HistoryRequest, value: impl Fn(&str, i6
             (name.clone(), request.resolution, points)
         })
         .collect();
-    Answer { series, end: Default::default() }
+    Answer { series, events: Vec::new(), end: Default::default() }
 }
 
 #[cfg(test)]
@@ -676,7 +676,7 @@ mod tests {
     const S: i64 = 1000;
 
     fn answer(series: &str, points: Vec<Point>) -> Result<Answer, String> {
-        Ok(Answer { series: vec![(series.into(), Resolution::Minute, points)], end: HistoryEnd::default() })
+        Ok(Answer { series: vec![(series.into(), Resolution::Minute, points)], events: Vec::new(), end: HistoryEnd::default() })
     }
 
     fn counts(t: &Timeline) -> Vec<(i64, u32)> {

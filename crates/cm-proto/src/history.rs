@@ -5,10 +5,13 @@
 //! framed [`HistoryRequest`] and finishes its side; the agent answers with
 //! [`HistoryChunk`]s, each within the frame limit, then one [`HistoryEnd`],
 //! and finishes. Series are selected by name or glob (see
-//! [`crate::series::selects`]).
+//! [`crate::series::selects`]). A request with `events` set (1.3) is also
+//! answered with the alert transitions in its range, in
+//! [`HistoryEvents`] frames before the end.
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertEvent;
 use crate::frame::{encode_frame, FrameDecoder};
 use crate::wire::Message;
 
@@ -129,6 +132,8 @@ pub struct HistoryRequest {
     pub resolution: Resolution,
     /// With `auto`, the most points wanted per series (0: the agent's default).
     pub max_points: u32,
+    /// Also send the alert transitions in the range (1.3); `series` may then be empty.
+    pub events: bool,
 }
 
 /// Selectors one request may carry.
@@ -146,6 +151,18 @@ pub struct HistoryChunk {
     pub points: Vec<Point>,
 }
 
+/// Alert transitions in the requested range, oldest first (1.3).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryEvents {
+    pub events: Vec<AlertEvent>,
+}
+
+/// Events per [`HistoryEvents`] frame: well within the frame limit.
+pub const CHUNK_EVENTS: usize = 128;
+/// Events one answer carries at most, the newest kept.
+pub const MAX_EVENTS: usize = 10_000;
+
 /// The last message of a history stream.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -153,8 +170,11 @@ pub struct HistoryEnd {
     /// Series and points sent.
     pub series: u32,
     pub points: u64,
-    /// Some series had more points than [`MAX_POINTS_PER_SERIES`].
+    /// Some series had more points than [`MAX_POINTS_PER_SERIES`], or the
+    /// range more events than [`MAX_EVENTS`].
     pub truncated: bool,
+    /// Alert events sent (1.3).
+    pub events: u64,
     /// Why the request was not (fully) answered: no history kept, a bad request.
     pub error: Option<String>,
 }
@@ -201,13 +221,14 @@ fn kind(msg: &Message) -> &'static str {
     match msg {
         Message::HistoryChunk(_) => "history_chunk",
         Message::HistoryEnd(_) => "history_end",
+        Message::HistoryEvents(_) => "history_events",
         Message::Hello { .. } => "hello",
         _ => "another kind",
     }
 }
 
 fn validate(req: HistoryRequest) -> Result<HistoryRequest, String> {
-    if req.series.is_empty() {
+    if req.series.is_empty() && !req.events {
         return Err("the request names no series".into());
     }
     if req.series.len() > MAX_SELECTORS {
@@ -220,13 +241,22 @@ fn validate(req: HistoryRequest) -> Result<HistoryRequest, String> {
 }
 
 /// The frames that answer a request: each series' points in chunks of at
-/// most [`CHUNK_POINTS`], then the end.
+/// most [`CHUNK_POINTS`], the events in chunks of [`CHUNK_EVENTS`], then the end.
 pub fn answer_frames(
     answer: &[(String, Resolution, Vec<Point>)],
+    events: &[AlertEvent],
     truncated: bool,
     error: Option<String>,
 ) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
+    for part in events.chunks(CHUNK_EVENTS) {
+        let chunk = HistoryEvents { events: part.to_vec() };
+        match encode_frame(&Message::HistoryEvents(chunk)) {
+            Ok(frame) => frames.push(frame),
+            // Reasons are bounded, so only a pathological event gets here: it is left out.
+            Err(_) => continue,
+        }
+    }
     let mut points = 0u64;
     for (series, resolution, pts) in answer {
         points += pts.len() as u64;
@@ -238,7 +268,7 @@ pub fn answer_frames(
             frames.push(encode_frame(&Message::HistoryChunk(chunk)).expect("a chunk fits a frame"));
         }
     }
-    let end = HistoryEnd { series: answer.len() as u32, points, truncated, error };
+    let end = HistoryEnd { series: answer.len() as u32, points, truncated, error, events: events.len() as u64 };
     frames.push(encode_frame(&Message::HistoryEnd(end)).expect("an end fits a frame"));
     frames
 }
@@ -248,6 +278,7 @@ pub fn answer_frames(
 pub struct AnswerReader {
     decoder: FrameDecoder,
     series: Vec<(String, Resolution, Vec<Point>)>,
+    events: Vec<AlertEvent>,
     end: Option<HistoryEnd>,
 }
 
@@ -255,6 +286,8 @@ pub struct AnswerReader {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Answer {
     pub series: Vec<(String, Resolution, Vec<Point>)>,
+    /// Alert transitions, when the request asked for them.
+    pub events: Vec<AlertEvent>,
     pub end: HistoryEnd,
 }
 
@@ -268,12 +301,17 @@ impl AnswerReader {
                     Some((name, _, pts)) if *name == c.series => pts.extend(c.points),
                     _ => self.series.push((c.series, c.resolution, c.points)),
                 },
+                Message::HistoryEvents(e) if self.end.is_none() => self.events.extend(e.events),
                 Message::HistoryEnd(end) if self.end.is_none() => self.end = Some(end),
                 Message::Unknown => {}
                 other => return Err(format!("unexpected {} in a history answer", kind(&other))),
             }
         }
-        Ok(self.end.take().map(|end| Answer { series: std::mem::take(&mut self.series), end }))
+        Ok(self.end.take().map(|end| Answer {
+            series: std::mem::take(&mut self.series),
+            events: std::mem::take(&mut self.events),
+            end,
+        }))
     }
 }
 
@@ -307,7 +345,7 @@ mod tests {
             ("cpu.load1".to_string(), Resolution::Minute, pts[..10].to_vec()),
             ("cpu.load5".to_string(), Resolution::Minute, vec![]),
         ];
-        let frames = answer_frames(&answer, false, None);
+        let frames = answer_frames(&answer, &[], false, None);
         assert_eq!(frames.len(), 5 + 1 + 1 + 1, "5000 points in 5 chunks, 10 in one, none in one, and the end");
         assert!(frames.iter().all(|f| f.len() <= crate::session::MAX_CLIENT_FRAME), "every frame within 64 KiB");
         let mut reader = AnswerReader::default();

@@ -5,6 +5,7 @@
 //! This crate does no I/O: bytes go in, messages come out. Sockets, files and
 //! clocks live in the crates that use it.
 
+pub mod alert;
 pub mod delta;
 pub mod frame;
 pub mod history;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod status;
 pub mod wire;
 
+pub use alert::{Alert, AlertEvent, AlertState, NotifierStatus};
 pub use delta::{DeltaError, SnapshotUpdate};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME_BYTES};
 pub use model::*;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{Alert, NotifierStatus};
 use crate::status::Status;
 
 /// Everything one host reports at one moment.
@@ -37,6 +38,11 @@ pub struct HostSnapshot {
     pub nixos: Option<NixosState>,
     /// One entry per collector that ran: its outcome and how long it took.
     pub collectors: Vec<CollectorReport>,
+    /// The agent's alerts: pending, firing and flapping ones, and those
+    /// resolved within the last hour (1.3).
+    pub alerts: Vec<Alert>,
+    /// How each notification target is doing, when routes are configured (1.3).
+    pub notifiers: Vec<NotifierStatus>,
 }
 
 impl HostSnapshot {
@@ -51,6 +57,7 @@ impl HostSnapshot {
         let backups = self.backups.iter().flatten().map(|b| b.status);
         let nixos = self.nixos.iter().map(|n| n.status);
         let collectors = self.collectors.iter().map(|c| if c.error.is_some() { Status::Unknown } else { Status::Ok });
+        let alerts = self.alerts.iter().filter(|a| a.state.is_active()).map(|a| a.severity);
         cpu.chain(mem)
             .chain(gpus)
             .chain(drives)
@@ -59,8 +66,18 @@ impl HostSnapshot {
             .chain(backups)
             .chain(nixos)
             .chain(collectors)
+            .chain(alerts)
             .max()
             .unwrap_or(Status::Unknown)
+    }
+
+    /// The active alert that decides the host's status: the worst firing or
+    /// flapping one, the oldest of equals.
+    pub fn worst_alert(&self) -> Option<&Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| a.state.is_active())
+            .max_by(|a, b| a.severity.cmp(&b.severity).then(b.started_ms.cmp(&a.started_ms)))
     }
 
     /// The report of the collector called `name`, if it ran.

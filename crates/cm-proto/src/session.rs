@@ -420,6 +420,7 @@ fn kind(msg: &Message) -> &'static str {
         Message::HistoryRequest(_) => "history_request",
         Message::HistoryChunk(_) => "history_chunk",
         Message::HistoryEnd(_) => "history_end",
+        Message::HistoryEvents(_) => "history_events",
         Message::Unknown => "a message of unknown kind",
     }
 }

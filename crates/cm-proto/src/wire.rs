@@ -2,7 +2,7 @@
 //!
 //! A message is a CBOR map with a `type` key naming its kind (`hello`,
 //! `welcome`, `refused`, `snapshot`, `patch`, `history_request`,
-//! `history_chunk`, `history_end`). Kinds and fields added within a
+//! `history_chunk`, `history_end`, `history_events`). Kinds and fields added within a
 //! major version are ignored by older peers; a kind a peer does not know
 //! decodes as [`Message::Unknown`] so it can be skipped rather than fail the
 //! connection. A missing field takes its default.
@@ -11,15 +11,16 @@ use ciborium::value::Value;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::history::{HistoryChunk, HistoryEnd, HistoryRequest};
+use crate::history::{HistoryChunk, HistoryEnd, HistoryEvents, HistoryRequest};
 use crate::model::HostSnapshot;
 
 /// Protocol major version: peers with different majors refuse each other.
 /// It is also the ALPN suffix (`cm/1`).
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only. 1.1 added `patch`, 1.2
-/// history requests on their own streams.
-pub const PROTOCOL_MINOR: u16 = 2;
+/// history requests on their own streams, 1.3 alerts in the snapshot and
+/// alert events in history answers.
+pub const PROTOCOL_MINOR: u16 = 3;
 
 fn this_major() -> u16 {
     PROTOCOL_MAJOR
@@ -75,6 +76,8 @@ pub enum Message {
     HistoryChunk(HistoryChunk),
     /// The end of a history answer.
     HistoryEnd(HistoryEnd),
+    /// Alert transitions, in answer to a `history_request` with `events` (1.3).
+    HistoryEvents(HistoryEvents),
     /// A message kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -219,6 +222,7 @@ mod tests {
                 to_ms: 2,
                 resolution: crate::history::Resolution::Minute,
                 max_points: 600,
+                events: true,
             }),
             Message::HistoryChunk(crate::history::HistoryChunk {
                 series: "cpu.load1".into(),
@@ -228,7 +232,24 @@ mod tests {
                     crate::history::Point { ts_ms: 1_764_000_060_000, min: 0.0, max: 1.5, mean: 0.5, count: 30 },
                 ],
             }),
-            Message::HistoryEnd(crate::history::HistoryEnd { series: 1, points: 2, truncated: false, error: None }),
+            Message::HistoryEnd(crate::history::HistoryEnd {
+                series: 1,
+                points: 2,
+                truncated: false,
+                error: None,
+                events: 1,
+            }),
+            Message::HistoryEvents(crate::history::HistoryEvents {
+                events: vec![crate::alert::AlertEvent {
+                    ts_ms: 1_764_000_000_000,
+                    rule: "scratch-full".into(),
+                    instance: "fs./srv/scratch.used_percent".into(),
+                    state: crate::alert::AlertState::Firing,
+                    severity: crate::Status::Critical,
+                    value: Some(93.5),
+                    reason: "used 93.5% (critical at 90%)".into(),
+                }],
+            }),
         ];
         for msg in msgs {
             let bytes = encode(&msg).unwrap();

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use cm_proto::history::{HistoryChunk, HistoryEnd, HistoryRequest, Point, Resolution};
+use cm_proto::history::{HistoryChunk, HistoryEnd, HistoryEvents, HistoryRequest, Point, Resolution};
 use cm_proto::*;
 
 fn snapshot() -> HostSnapshot {
@@ -104,6 +104,9 @@ fn snapshot() -> HostSnapshot {
             // Not in snapshot.cbor, which predates the field: absent decodes as None.
             note: None,
         }],
+        // Not in snapshot.cbor, which predates 1.3: absent decodes as empty.
+        alerts: vec![],
+        notifiers: vec![],
     }
 }
 
@@ -178,6 +181,32 @@ fn cases() -> Vec<(&'static str, Message)> {
                 to_ms: 1_764_003_600_000,
                 resolution: Resolution::Auto,
                 max_points: 600,
+                events: false,
+            }),
+        ),
+        (
+            "history-request-events",
+            Message::HistoryRequest(HistoryRequest {
+                series: vec![],
+                from_ms: 1_764_000_000_000,
+                to_ms: 1_764_003_600_000,
+                resolution: Resolution::Auto,
+                max_points: 0,
+                events: true,
+            }),
+        ),
+        (
+            "history-events",
+            Message::HistoryEvents(HistoryEvents {
+                events: vec![AlertEvent {
+                    ts_ms: 1_764_000_030_000,
+                    rule: "scratch-full".into(),
+                    instance: "fs./srv/scratch.used_percent".into(),
+                    state: AlertState::Firing,
+                    severity: Status::Critical,
+                    value: Some(92.5),
+                    reason: "used 92.5% (critical at 90%, clears below 40%)".into(),
+                }],
             }),
         ),
         (
@@ -199,7 +228,10 @@ fn cases() -> Vec<(&'static str, Message)> {
                 points: vec![Point::raw(1_764_000_000_000, 0.5), Point::raw(1_764_000_002_000, 0.75)],
             }),
         ),
-        ("history-end", Message::HistoryEnd(HistoryEnd { series: 2, points: 4, truncated: false, error: None })),
+        (
+            "history-end",
+            Message::HistoryEnd(HistoryEnd { series: 2, points: 4, truncated: false, error: None, events: 0 }),
+        ),
     ]
 }
 

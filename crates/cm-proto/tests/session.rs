@@ -251,7 +251,7 @@ fn refusals_say_why_in_a_refused_message_then_close() {
             code::REFUSED,
             "certificate role agent may not subscribe (dashboard or operator may)",
         ),
-        (Ok(Role::Dashboard), 2, true, code::VERSION, "protocol 2.1 is not supported: this agent speaks 1.2"),
+        (Ok(Role::Dashboard), 2, true, code::VERSION, "protocol 2.1 is not supported: this agent speaks 1.3"),
     ] {
         let mut p = Pair::new(role);
         let _ = p.client.poll_transmit();
