@@ -252,6 +252,7 @@ impl Writer {
             to_ms: now_ms + 1,
             resolution: Resolution::Hour,
             max_points: 0,
+            events: false,
         };
         let Ok(answer) = reader.range(&request, now_ms) else { return };
         let cfg = cm_history::forecast::ForecastConfig {

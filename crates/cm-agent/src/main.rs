@@ -147,6 +147,7 @@ impl RangeArgs {
             to_ms: to,
             resolution,
             max_points: 0,
+            events: false,
         };
         Ok((request, format))
     }

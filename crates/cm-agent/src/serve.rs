@@ -340,7 +340,9 @@ async fn history_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream
             let answer = tokio::task::spawn_blocking(move || crate::history::answer(dir.as_deref(), &request)).await;
             match answer {
                 Ok(a) => cm_proto::history::answer_frames(&a.series, &a.events, a.end.truncated, a.end.error),
-                Err(e) => cm_proto::history::answer_frames(&[], &[], false, Some(format!("the history read failed: {e}"))),
+                Err(e) => {
+                    cm_proto::history::answer_frames(&[], &[], false, Some(format!("the history read failed: {e}")))
+                }
             }
         }
         Err(why) => cm_proto::history::answer_frames(&[], &[], false, Some(why)),

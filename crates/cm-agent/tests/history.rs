@@ -29,6 +29,7 @@ fn stored(dir: &Path, series: &str) -> Vec<i64> {
         to_ms: now_ms() + 60_000,
         resolution: Resolution::Raw,
         max_points: 0,
+        events: false,
     };
     let answer = reader.range(&req, now_ms()).unwrap();
     answer.series.first().map(|(_, _, p)| p.iter().map(|p| p.ts_ms).collect()).unwrap_or_default()

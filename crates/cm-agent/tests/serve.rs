@@ -220,6 +220,7 @@ async fn history_is_answered_in_chunks_and_only_to_a_dashboard() {
         to_ms: now + 60_000,
         resolution,
         max_points: 0,
+        events: false,
     };
     // On a raw stream, to count the frames: every one within 64 KiB.
     let (mut send, recv) = session.conn.open_bi().await.unwrap();

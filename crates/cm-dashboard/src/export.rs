@@ -68,7 +68,14 @@ impl Export {
                 cm_proto::history::MAX_SELECTORS
             );
         }
-        Ok(HistoryRequest { series: self.series.clone(), from_ms, to_ms, resolution: self.resolution, max_points: 0 })
+        Ok(HistoryRequest {
+            series: self.series.clone(),
+            from_ms,
+            to_ms,
+            resolution: self.resolution,
+            max_points: 0,
+            events: false,
+        })
     }
 
     /// Asks the fleet's host for `request` and checks the answer.

@@ -595,7 +595,7 @@ fn expire(t: &mut Timeline, now_ms: u64) {
 
 /// The request for `series` over `[from, to)` at the tier `window` wants.
 pub fn request(series: Vec<String>, window: Window, from_ms: i64, to_ms: i64) -> HistoryRequest {
-    HistoryRequest { series, from_ms, to_ms, resolution: window.resolution(), max_points: 0 }
+    HistoryRequest { series, from_ms, to_ms, resolution: window.resolution(), max_points: 0, events: false }
 }
 
 /// Takes `name`'s part of an answer to `request` into `t`.
@@ -676,7 +676,11 @@ mod tests {
     const S: i64 = 1000;
 
     fn answer(series: &str, points: Vec<Point>) -> Result<Answer, String> {
-        Ok(Answer { series: vec![(series.into(), Resolution::Minute, points)], events: Vec::new(), end: HistoryEnd::default() })
+        Ok(Answer {
+            series: vec![(series.into(), Resolution::Minute, points)],
+            events: Vec::new(),
+            end: HistoryEnd::default(),
+        })
     }
 
     fn counts(t: &Timeline) -> Vec<(i64, u32)> {

@@ -129,7 +129,14 @@ mod tests {
         Fetch {
             id,
             host: 0,
-            request: HistoryRequest { series, from_ms, to_ms, resolution: Resolution::Raw, max_points: 0 },
+            request: HistoryRequest {
+                series,
+                from_ms,
+                to_ms,
+                resolution: Resolution::Raw,
+                max_points: 0,
+                events: false,
+            },
         }
     }
 

@@ -171,6 +171,7 @@ fn main() {
             to_ms: now,
             resolution: Resolution::Auto,
             max_points: 0,
+            events: false,
         };
         let w = Instant::now();
         let a = reader.range(&req, now).unwrap();

@@ -104,7 +104,11 @@ mod tests {
     use cm_proto::history::{HistoryEnd, Point};
 
     fn answer(resolution: Resolution, points: Vec<Point>) -> Answer {
-        Answer { series: vec![("fs./a,b.used_percent".into(), resolution, points)], events: Vec::new(), end: HistoryEnd::default() }
+        Answer {
+            series: vec![("fs./a,b.used_percent".into(), resolution, points)],
+            events: Vec::new(),
+            end: HistoryEnd::default(),
+        }
     }
 
     #[test]

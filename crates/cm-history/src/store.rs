@@ -863,7 +863,7 @@ mod tests {
     }
 
     fn req(series: &str, from_ms: i64, to_ms: i64, resolution: Resolution) -> HistoryRequest {
-        HistoryRequest { series: vec![series.into()], from_ms, to_ms, resolution, max_points: 0 }
+        HistoryRequest { series: vec![series.into()], from_ms, to_ms, resolution, max_points: 0, events: false }
     }
 
     const T0: i64 = 1_764_028_800_000; // 2025-11-25T00:00:00Z
