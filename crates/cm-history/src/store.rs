@@ -15,8 +15,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cm_proto::history::{Answer, HistoryEnd, HistoryRequest, Point, Resolution, MAX_POINTS_PER_SERIES};
+use cm_proto::history::{Answer, HistoryEnd, HistoryRequest, Point, Resolution, MAX_EVENTS, MAX_POINTS_PER_SERIES};
 use cm_proto::series::{self, Sample};
+use cm_proto::AlertEvent;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
@@ -26,7 +27,8 @@ use crate::codec::{self, Roll, TIME_UNIT_MS};
 pub const FILE_NAME: &str = "history.sqlite";
 /// `PRAGMA application_id`: "cmh1", so a foreign SQLite file is told apart.
 const APPLICATION_ID: i32 = 0x636d_6831;
-const SCHEMA_VERSION: i32 = 1;
+/// 2 added the alert events and the notification outbox (see [`crate::journal`]).
+const SCHEMA_VERSION: i32 = 2;
 
 /// Raw blocks each span this long.
 pub const BLOCK_MS: i64 = 600_000;
@@ -83,7 +85,7 @@ pub enum HistoryError {
 }
 
 impl HistoryError {
-    fn sqlite(path: &Path, e: rusqlite::Error) -> HistoryError {
+    pub(crate) fn sqlite(path: &Path, e: rusqlite::Error) -> HistoryError {
         let path = path.to_owned();
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => HistoryError::DiskFull { path },
@@ -169,8 +171,8 @@ fn check_existing(conn: &Connection) -> Result<bool, String> {
         return Err(format!("not a cm-agent history database (application id {app:#x})"));
     }
     let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
-    if version != SCHEMA_VERSION {
-        return Err(format!("schema version {version}, this agent reads {SCHEMA_VERSION}"));
+    if !(1..=SCHEMA_VERSION).contains(&version) {
+        return Err(format!("schema version {version}, this agent reads 1 to {SCHEMA_VERSION}"));
     }
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| e.to_string())?;
     if check != "ok" {
@@ -191,6 +193,20 @@ const SCHEMA: &str = "
     CREATE TABLE events (ts INTEGER NOT NULL, item TEXT NOT NULL, status TEXT NOT NULL, reason TEXT);
     CREATE INDEX events_ts ON events (ts);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+/// What version 2 added; applied to a version 1 file as it is opened for writing.
+pub(crate) const SCHEMA_2: &str = "
+    CREATE TABLE IF NOT EXISTS alert_events (
+        ts INTEGER NOT NULL, rule TEXT NOT NULL, instance TEXT NOT NULL, state TEXT NOT NULL,
+        severity TEXT NOT NULL, value REAL, reason TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS alert_events_ts ON alert_events (ts);
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY, route TEXT NOT NULL, target TEXT NOT NULL, created INTEGER NOT NULL,
+        item TEXT NOT NULL, sent INTEGER, dropped INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (target, id) WHERE sent IS NULL AND dropped IS NULL;
 ";
 
 impl Store {
@@ -245,11 +261,11 @@ impl Store {
         configure(&conn).map_err(|e| e.to_string())?;
         if !check_existing(&conn)? {
             conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-            conn.execute_batch(&format!(
-                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
-            .map_err(|e| e.to_string())?;
+            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID};")).map_err(|e| e.to_string())?;
         }
+        // A version 1 file keeps its history and gains the new tables.
+        conn.execute_batch(&format!("BEGIN; {SCHEMA_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+            .map_err(|e| e.to_string())?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 4194304;",
         )
@@ -464,9 +480,11 @@ impl Store {
             }
             tx.commit().map_err(e)?;
         }
-        self.conn
-            .execute("DELETE FROM events WHERE ts < ?1", [now_ms - self.retention.hours_ms])
-            .map_err(|e| self.err(e))?;
+        for table in ["events", "alert_events"] {
+            self.conn
+                .execute(&format!("DELETE FROM {table} WHERE ts < ?1"), [now_ms - self.retention.hours_ms])
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -735,6 +753,12 @@ impl Reader {
             answer.series.push((name.clone(), resolution, pts));
         }
         answer.end = HistoryEnd { series: answer.series.len() as u32, points, ..answer.end };
+        if req.events {
+            let (events, more) = self.alert_events(from, to, MAX_EVENTS)?;
+            answer.end.events = events.len() as u64;
+            answer.end.truncated |= more;
+            answer.events = events;
+        }
         Ok(answer)
     }
 
@@ -808,6 +832,35 @@ impl Reader {
             out.extend(group(&minutes, rest_from, HOUR_MS).into_iter().map(|r| (rest_from + r.bucket * HOUR_MS, r)));
         }
         Ok(out)
+    }
+
+    /// Alert transitions in `[from_ms, to_ms)`, oldest first; the newest
+    /// `limit` when there are more (and `true`).
+    pub fn alert_events(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<(Vec<AlertEvent>, bool), HistoryError> {
+        let version: i32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if version < 2 {
+            return Ok((Vec::new(), false));
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ts, rule, instance, state, severity, value, reason FROM alert_events
+                 WHERE ts >= ?1 AND ts < ?2 ORDER BY ts DESC, rowid DESC LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from_ms, to_ms, limit as i64 + 1], crate::journal::event_row)
+            .map_err(|e| HistoryError::sqlite(&self.path, e))?;
+        let mut events: Vec<AlertEvent> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let more = events.len() > limit;
+        events.truncate(limit);
+        events.reverse();
+        Ok((events, more))
     }
 
     /// Status changes in `[from_ms, to_ms)`, oldest first.
