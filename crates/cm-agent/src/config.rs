@@ -41,6 +41,9 @@ pub struct AgentConfig {
     pub history: HistorySection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Alert rules: the built-in status rules and `[[alerts.rules]]`.
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsConfig,
     /// The file this was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -408,6 +411,7 @@ impl AgentConfig {
             }
         }
         self.history.forecast_min_span_ms(path)?;
+        self.alert_rules_at(path)?;
         if !self.backups.is_empty() && !self.systemd.enable {
             return Err(ConfigError(format!(
                 "{}: backups are read from systemd: they need systemd.enable = true",
@@ -536,6 +540,20 @@ impl AgentConfig {
             retention: self.history.retention(path)?,
             forecast_min_span_ms: self.history.forecast_min_span_ms(path)?,
         }))
+    }
+
+    /// The alert rules, checked; an error names the rule and the key.
+    pub fn alert_rules(&self) -> Result<crate::alerts::Rules, ConfigError> {
+        self.alert_rules_at(&self.source)
+    }
+
+    fn alert_rules_at(&self, path: &Path) -> Result<crate::alerts::Rules, ConfigError> {
+        self.alerts.rules(self.delivery()).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// What the rules need to know of `[notify]`: each route's timing and the default route.
+    fn delivery(&self) -> crate::alerts::Delivery {
+        crate::alerts::Delivery::default()
     }
 
     /// The collector settings this file asks for, on the live machine.

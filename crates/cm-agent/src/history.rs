@@ -114,12 +114,15 @@ impl Recorder {
     /// Hands `snapshot`'s series to the writer (never waits for it), and
     /// fills in what history knows: the forecasts and the `history` entry.
     pub fn record(&mut self, snapshot: &mut HostSnapshot) {
+        self.annotate(snapshot);
+        let samples = series::flatten(snapshot);
+        self.store(snapshot, samples);
+    }
+
+    /// Hands `snapshot`'s series (`samples`) to the writer, never waiting for it.
+    pub fn store(&mut self, snapshot: &HostSnapshot, samples: Vec<Sample>) {
         if let Some(tx) = &self.tx {
-            let batch = Batch {
-                ts_ms: snapshot.timestamp_ms as i64,
-                samples: series::flatten(snapshot),
-                statuses: statuses(snapshot),
-            };
+            let batch = Batch { ts_ms: snapshot.timestamp_ms as i64, samples, statuses: statuses(snapshot) };
             match tx.try_send(batch) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => self.dropped += 1,
@@ -131,6 +134,10 @@ impl Recorder {
                 }
             }
         }
+    }
+
+    /// Fills in what history knows: the forecasts and the `history` entry.
+    pub fn annotate(&mut self, snapshot: &mut HostSnapshot) {
         let Ok(shared) = self.shared.lock() else { return };
         for f in &mut snapshot.filesystems {
             f.full = shared.forecasts.get(&series::filesystem(&f.mount_point, "used_percent")).cloned();

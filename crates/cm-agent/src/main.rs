@@ -106,8 +106,11 @@ enum Command {
 #[derive(clap::Args)]
 struct RangeArgs {
     /// Series names or globs (`cpu.load1`, `fs.*.used_percent`); see docs/SERIES.md.
-    #[arg(required = true, value_name = "SERIES")]
+    #[arg(required_unless_present = "events", value_name = "SERIES")]
     series: Vec<String>,
+    /// Alert events (every transition of every alert) instead of series.
+    #[arg(long, conflicts_with = "series")]
+    events: bool,
     /// How far back from now (`10m`, `24h`, `7d`); default 1h unless --from is given.
     #[arg(long, value_name = "SPAN", conflicts_with = "from")]
     since: Option<String>,
@@ -147,7 +150,7 @@ impl RangeArgs {
             to_ms: to,
             resolution,
             max_points: 0,
-            events: false,
+            events: self.events,
         };
         Ok((request, format))
     }
@@ -271,10 +274,15 @@ fn run(cli: Cli) -> Result<()> {
             let (request, format) = range.request(now)?;
             let dir = state_dir.unwrap_or_else(cm_agent::config::default_state_dir);
             let answer = cm_history::Reader::open(&dir)?.range(&request, now)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if request.events {
+                cm_history::export::write_events(&answer.events, format, &mut out)?;
+                std::io::Write::flush(&mut out)?;
+                return Ok(());
+            }
             if answer.series.is_empty() {
                 anyhow::bail!("{}: no series matches {}", dir.display(), request.series.join(" "));
             }
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             cm_history::export::write(&answer, format, &mut out)?;
             std::io::Write::flush(&mut out)?;
             Ok(())

@@ -19,6 +19,7 @@ use cm_proto::session::{Action, AgentInfo, Peer, Published};
 use cm_proto::{escape, AgentSession, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use tokio::sync::watch;
 
+use crate::alerting::Alerting;
 use crate::config::AgentConfig;
 use crate::core::AgentCore;
 use crate::history::Recorder;
@@ -106,6 +107,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
         None => Recorder::off(Some("history is off (history.enable = false)".into())),
     };
     let history = recorder.dir().map(ToOwned::to_owned);
+    let alerting = crate::alerting::start(&config, history.as_deref())?;
     let metrics = match config.metrics.listen {
         Some(listen) => {
             let listener = crate::metrics::bind(listen)
@@ -117,7 +119,7 @@ pub async fn run_until(config: AgentConfig, stop: impl std::future::Future<Outpu
         None => None,
     };
     let (tx, rx) = watch::channel(None);
-    std::thread::Builder::new().name("collect".into()).spawn(move || collect(core_config, recorder, tx))?;
+    std::thread::Builder::new().name("collect".into()).spawn(move || collect(core_config, recorder, alerting, tx))?;
 
     // The host name is known after the first collection.
     let mut first = rx.clone();
@@ -209,11 +211,20 @@ fn listen_error(config: &AgentConfig, e: &std::io::Error) -> String {
 
 /// The collection thread: the core publishes one snapshot per round of
 /// collectors and sleeps in between; it stops when nobody can receive any more.
-/// Each snapshot goes to history (without waiting for the disk) first.
-fn collect(config: crate::CoreConfig, mut recorder: Recorder, tx: watch::Sender<Option<Arc<Published>>>) {
+/// Each snapshot is judged by the alert rules and goes to history (neither
+/// waits for the disk or the network) first.
+fn collect(
+    config: crate::CoreConfig,
+    mut recorder: Recorder,
+    mut alerting: Alerting,
+    tx: watch::Sender<Option<Arc<Published>>>,
+) {
     // Each snapshot is turned into what patches are computed on once, for every subscriber.
     AgentCore::new(config).run(|mut snapshot| {
-        recorder.record(&mut snapshot);
+        recorder.annotate(&mut snapshot);
+        let samples = cm_proto::series::flatten(&snapshot);
+        alerting.evaluate(&mut snapshot, &samples);
+        recorder.store(&snapshot, samples);
         tx.send(Some(Arc::new(Published::new(snapshot)))).is_ok()
     });
 }

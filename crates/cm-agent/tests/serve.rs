@@ -212,7 +212,7 @@ async fn history_is_answered_in_chunks_and_only_to_a_dashboard() {
     });
     let endpoint = tls::client(&agent.identity("laptop")).unwrap();
     let session = cm_net::client::hello(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
-    assert_eq!(session.welcome.minor, 2);
+    assert_eq!(session.welcome.minor, 3);
     let ask = |series: &str, resolution| HistoryRequest {
         series: vec![series.into()],
         // Times are stored to 0.1 s: a second of margin takes in the first sample.

@@ -4,11 +4,13 @@
 //! CSV has a header row and RFC 3339 timestamps: `series,ts,value` for raw
 //! samples, `series,ts,min,max,mean,count` for rollups. JSON is an array of
 //! `{series, ts, value}` (or `min`, `max`, `mean`, `count` for rollups), with
-//! `ts` in RFC 3339 too.
+//! `ts` in RFC 3339 too. Alert events are `ts,rule,instance,state,severity,value,reason`
+//! in CSV, and objects of those keys in JSON.
 
 use std::io::Write;
 
 use cm_proto::history::{Answer, Resolution};
+use cm_proto::AlertEvent;
 
 use crate::time::rfc3339;
 
@@ -84,6 +86,47 @@ pub fn write(answer: &Answer, format: Format, out: &mut impl Write) -> std::io::
                 }
             }
             writeln!(out, "{}]", if first { "" } else { "\n" })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes alert events to `out` in `format`, oldest first.
+pub fn write_events(events: &[AlertEvent], format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    match format {
+        Format::Csv => {
+            writeln!(out, "ts,rule,instance,state,severity,value,reason")?;
+            for e in events {
+                let value = e.value.map_or_else(String::new, |v| v.to_string());
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{value},{}",
+                    rfc3339(e.ts_ms as i64),
+                    field(&e.rule),
+                    field(&e.instance),
+                    e.state.label(),
+                    e.severity.label(),
+                    field(&e.reason)
+                )?;
+            }
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "ts": rfc3339(e.ts_ms as i64),
+                        "rule": e.rule,
+                        "instance": e.instance,
+                        "state": e.state.label(),
+                        "severity": e.severity.label(),
+                        "value": e.value.filter(|v| v.is_finite()),
+                        "reason": e.reason,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
+            writeln!(out)?;
         }
     }
     Ok(())

@@ -417,7 +417,7 @@ impl Engine {
         let flap_changes = self.rules.flap_changes as usize;
         let route = p.route.clone().or_else(|| self.rules.delivery.default_route.clone()).filter(|_| p.notify);
         let send_resolved =
-            route.as_ref().and_then(|r| self.rules.delivery.routes.get(r)).map_or(true, |t| t.send_resolved);
+            route.as_ref().and_then(|r| self.rules.delivery.routes.get(r)).is_none_or(|t| t.send_resolved);
         let key = (rule.to_string(), instance);
         let t = self.tracks.entry(key.clone()).or_insert_with(|| Track::idle(now));
         t.seen_ms = now;

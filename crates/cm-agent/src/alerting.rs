@@ -1,0 +1,380 @@
+//! The agent's side of alerts: the engine runs on the collection thread, on
+//! every snapshot, and puts the alerts in it; a notifier thread stores each
+//! transition with the notifications it causes (one transaction, in the
+//! history file) and sends them, grouped per target, with retries.
+//!
+//! A notification is marked sent only once its target accepted it, so one
+//! that could not be sent waits in the outbox across restarts and outages
+//! until it can, or until it is [`GIVE_UP_MS`] old.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cm_history::{Journal, Queued};
+use cm_proto::series::Sample;
+use cm_proto::{AlertEvent, CollectorReport, HostSnapshot, NotifierStatus};
+
+use crate::alerts::{Engine, Input, Notice, Rules};
+
+/// Batches of transitions that may wait for the notifier.
+const QUEUE: usize = 256;
+/// A notification older than this is given up on, with a log line.
+pub const GIVE_UP_MS: i64 = 3 * 86_400_000;
+/// Sent notifications are remembered this long (for a look at the file).
+const KEEP_SENT_MS: i64 = 7 * 86_400_000;
+/// Notifications one message carries at most; the rest go in the next.
+const PER_MESSAGE: usize = 50;
+/// The first retry after a failure; each next one waits twice as long, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(15);
+const RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub why: String,
+    pub permanent: bool,
+}
+
+/// How notifications leave the agent: the real transports (SMTP, webhooks).
+pub trait Transport: Send + 'static {
+    /// Sends the queued `items` to `target` (a configured URL) as one message from `host`.
+    fn send(&self, target: &str, host: &str, items: &[Queued]) -> Result<(), Failure>;
+    /// The target's URL with its secrets left out.
+    fn redact(&self, target: &str) -> String;
+    /// What the outbox stores for a notice: the notifier reads it back to compose messages.
+    fn item(&self, notice: &Notice) -> String;
+}
+
+/// Where each route sends, and how long a burst is gathered.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    /// Each route's target URLs.
+    pub targets: HashMap<String, Vec<String>>,
+    pub group_wait: Duration,
+}
+
+struct Work {
+    host: String,
+    events: Vec<AlertEvent>,
+    notices: Vec<Notice>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    notifiers: Vec<NotifierStatus>,
+    error: Option<String>,
+    note: Option<String>,
+}
+
+/// The collection thread's side: the engine, and the notifier's queue.
+pub struct Alerting {
+    engine: Option<Engine>,
+    tx: Option<SyncSender<Work>>,
+    shared: Arc<Mutex<Shared>>,
+    lost: u64,
+}
+
+impl Alerting {
+    /// No rules at all (`alerts` off).
+    pub fn off() -> Alerting {
+        Alerting { engine: None, tx: None, shared: Arc::default(), lost: 0 }
+    }
+
+    /// Starts the engine and the notifier thread. The journal lives in the
+    /// history file in `dir` (opened by the store first); without one, in
+    /// memory, and the snapshot says notifications do not survive a restart.
+    pub fn start(
+        rules: Rules,
+        routing: Routing,
+        transport: impl Transport,
+        dir: Option<&Path>,
+        now_ms: u64,
+        log: fn(&str),
+    ) -> Alerting {
+        let mut note = None;
+        let journal = match dir.map(Journal::open) {
+            Some(Ok(j)) => j,
+            Some(Err(e)) => {
+                log(&format!("alerts: {e}; alert events and notifications are kept in memory only"));
+                note = Some(format!("not kept across restarts: {e}"));
+                Journal::in_memory()
+            }
+            None => {
+                note = Some("alert events and notifications are kept in memory only: history is off".into());
+                Journal::in_memory()
+            }
+        };
+        let mut engine = Engine::new(rules, now_ms);
+        match journal.active() {
+            Ok(active) => engine.restore(&active),
+            Err(e) => log(&format!("alerts: cannot read which alerts were firing: {e}")),
+        }
+        let shared = Arc::new(Mutex::new(Shared { note, ..Default::default() }));
+        let (tx, rx) = sync_channel(QUEUE);
+        let notifier = Notifier {
+            journal,
+            routing,
+            transport: Box::new(transport),
+            shared: shared.clone(),
+            log,
+            targets: HashMap::new(),
+            host: String::new(),
+            expired_at: 0,
+        };
+        let tx = match std::thread::Builder::new().name("notify".into()).spawn(move || notifier.run(rx)) {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                log(&format!("alerts: cannot start the notifier thread: {e}"));
+                None
+            }
+        };
+        Alerting { engine: Some(engine), tx, shared, lost: 0 }
+    }
+
+    /// Evaluates the rules on `snapshot` (its series are `samples`) and puts
+    /// the alerts and the notifiers' state in it; never waits for the notifier.
+    pub fn evaluate(&mut self, snapshot: &mut HostSnapshot, samples: &[Sample]) {
+        let Some(engine) = self.engine.as_mut() else { return };
+        let started = std::time::Instant::now();
+        let out = engine.evaluate(&Input { now_ms: snapshot.timestamp_ms, snapshot, samples });
+        snapshot.alerts = engine.alerts();
+        if !out.events.is_empty() || !out.notices.is_empty() {
+            let work = Work { host: snapshot.host.clone(), events: out.events, notices: out.notices };
+            match self.tx.as_ref().map(|tx| tx.try_send(work)) {
+                Some(Ok(())) => {}
+                Some(Err(TrySendError::Full(_))) | None => self.lost += 1,
+                Some(Err(TrySendError::Disconnected(_))) => {
+                    self.tx = None;
+                    self.lost += 1;
+                }
+            }
+        }
+        let Ok(shared) = self.shared.lock() else { return };
+        snapshot.notifiers = shared.notifiers.clone();
+        let error = match (&shared.error, self.lost) {
+            (Some(e), _) => Some(e.clone()),
+            (None, 0) => None,
+            (None, n) => Some(format!("{n} batches of alert transitions were not stored: the notifier fell behind")),
+        };
+        snapshot.collectors.push(CollectorReport {
+            name: "alerts".into(),
+            collected_ms: snapshot.timestamp_ms,
+            duration_us: started.elapsed().as_micros() as u64,
+            error,
+            note: shared.note.clone(),
+        });
+    }
+}
+
+/// A target's delivery state.
+#[derive(Debug, Default)]
+struct TargetState {
+    failures: u32,
+    retry_at_ms: i64,
+    error: Option<String>,
+    last_sent_ms: Option<u64>,
+}
+
+/// The notifier thread: stores what the engine decided, and delivers it.
+struct Notifier {
+    journal: Journal,
+    routing: Routing,
+    transport: Box<dyn Transport>,
+    shared: Arc<Mutex<Shared>>,
+    log: fn(&str),
+    targets: HashMap<String, TargetState>,
+    host: String,
+    expired_at: i64,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Notifier {
+    fn run(mut self, rx: Receiver<Work>) {
+        let mut wait = Duration::ZERO;
+        loop {
+            match rx.recv_timeout(wait) {
+                Ok(work) => {
+                    self.store(work);
+                    // Whatever else is queued joins the same round.
+                    while let Ok(work) = rx.try_recv() {
+                        self.store(work);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            wait = self.deliver(unix_ms());
+        }
+    }
+
+    /// Stores transitions and their notifications, one row per target.
+    fn store(&mut self, work: Work) {
+        self.host = work.host;
+        let now = unix_ms();
+        let mut rows = Vec::new();
+        for notice in &work.notices {
+            let item = self.transport.item(notice);
+            for target in self.routing.targets.get(&notice.route).into_iter().flatten() {
+                rows.push((notice.route.clone(), target.clone(), item.clone()));
+            }
+        }
+        let result = self.journal.record(&work.events, &rows, now);
+        if let Ok(mut shared) = self.shared.lock() {
+            match result {
+                Ok(()) => shared.error = None,
+                Err(e) => {
+                    let e = format!("alert events and notifications could not be stored: {e}");
+                    if shared.error.as_deref() != Some(&e) {
+                        (self.log)(&e);
+                    }
+                    shared.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Sends what is due; returns how long until something may be due.
+    fn deliver(&mut self, now: i64) -> Duration {
+        if now - self.expired_at >= 3_600_000 {
+            self.expired_at = now;
+            match self.journal.expire(now, GIVE_UP_MS, KEEP_SENT_MS) {
+                Ok(dropped) => {
+                    for q in dropped {
+                        let target = self.transport.redact(&q.target);
+                        (self.log)(&format!(
+                            "notify {} {target}: gave up on a notification queued for 3 days",
+                            q.route
+                        ));
+                    }
+                }
+                Err(e) => (self.log)(&format!("notify: cannot expire old notifications: {e}")),
+            }
+        }
+        let unsent = match self.journal.unsent() {
+            Ok(u) => u,
+            Err(e) => {
+                (self.log)(&format!("notify: cannot read the outbox: {e}"));
+                return RETRY_FIRST;
+            }
+        };
+        let mut by_target: Vec<(String, Vec<Queued>)> = Vec::new();
+        for q in unsent {
+            match by_target.iter_mut().find(|(t, _)| *t == q.target) {
+                Some((_, v)) => v.push(q),
+                None => by_target.push((q.target.clone(), vec![q])),
+            }
+        }
+        let group_ms = self.routing.group_wait.as_millis() as i64;
+        let mut next = i64::MAX;
+        for (target, queued) in &by_target {
+            let state = self.targets.entry(target.clone()).or_default();
+            let due = queued[0].created_ms + group_ms;
+            let at = due.max(state.retry_at_ms);
+            if at > now {
+                next = next.min(at);
+                continue;
+            }
+            let batch = &queued[..queued.len().min(PER_MESSAGE)];
+            match self.transport.send(target, &self.host, batch) {
+                Ok(()) => {
+                    let ids: Vec<i64> = batch.iter().map(|q| q.id).collect();
+                    if let Err(e) = self.journal.sent(&ids, now) {
+                        (self.log)(&format!("notify: sent, but cannot mark it sent: {e}"));
+                    }
+                    if state.error.is_some() {
+                        (self.log)(&format!(
+                            "notify {} {}: delivered again",
+                            batch[0].route,
+                            self.transport.redact(target)
+                        ));
+                    }
+                    *state = TargetState { last_sent_ms: Some(now as u64), ..Default::default() };
+                    if queued.len() > batch.len() {
+                        next = now;
+                    }
+                }
+                Err(f) => {
+                    state.failures += 1;
+                    let backoff = if f.permanent {
+                        RETRY_MAX
+                    } else {
+                        RETRY_FIRST.saturating_mul(1 << state.failures.min(8).saturating_sub(1)).min(RETRY_MAX)
+                    };
+                    state.retry_at_ms = now + backoff.as_millis() as i64;
+                    if state.error.as_deref() != Some(&f.why) {
+                        (self.log)(&format!(
+                            "notify {} {}: {} (trying again in {} s; {} waiting)",
+                            batch[0].route,
+                            self.transport.redact(target),
+                            f.why,
+                            backoff.as_secs(),
+                            queued.len()
+                        ));
+                    }
+                    state.error = Some(f.why);
+                    next = next.min(state.retry_at_ms);
+                }
+            }
+        }
+        self.publish(&by_target, now);
+        if next == i64::MAX {
+            // Nothing queued: the next work wakes the thread; expiry runs hourly.
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_millis((next - now).clamp(0, 3_600_000) as u64)
+        }
+    }
+
+    /// Puts each target's state where the snapshot takes it from.
+    fn publish(&self, queued: &[(String, Vec<Queued>)], now: i64) {
+        let mut out = Vec::new();
+        for (route, targets) in &self.routing.targets {
+            for target in targets {
+                let state = self.targets.get(target);
+                let waiting = queued.iter().find(|(t, _)| t == target).map_or(0, |(_, q)| q.len());
+                let failing = state.and_then(|s| s.error.clone());
+                out.push(NotifierStatus {
+                    route: route.clone(),
+                    target: self.transport.redact(target),
+                    queued: waiting as u32,
+                    last_sent_ms: state.and_then(|s| s.last_sent_ms),
+                    retry_ms: failing.as_ref().and(state).map(|s| s.retry_at_ms.max(now) as u64),
+                    error: failing,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.route, &a.target).cmp(&(&b.route, &b.target)));
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.notifiers = out;
+        }
+    }
+}
+
+/// Starts alerting as `config` asks: the rules, the routes, the transports.
+pub fn start(config: &crate::config::AgentConfig, dir: Option<&Path>) -> anyhow::Result<Alerting> {
+    let rules = config.alert_rules()?;
+    Ok(Alerting::start(rules, Routing::default(), Unrouted, dir, unix_ms() as u64, |line| {
+        eprintln!("cm-agent: {line}")
+    }))
+}
+
+/// With no routes there is nothing to send.
+struct Unrouted;
+
+impl Transport for Unrouted {
+    fn send(&self, target: &str, _: &str, _: &[Queued]) -> Result<(), Failure> {
+        Err(Failure { why: format!("{target} is not a configured route's target"), permanent: true })
+    }
+    fn redact(&self, target: &str) -> String {
+        target.to_string()
+    }
+    fn item(&self, _: &Notice) -> String {
+        String::new()
+    }
+}
