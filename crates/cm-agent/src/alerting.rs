@@ -200,10 +200,10 @@ impl Notifier {
         loop {
             match rx.recv_timeout(wait) {
                 Ok(work) => {
-                    self.store(work);
+                    self.store(work, unix_ms());
                     // Whatever else is queued joins the same round.
                     while let Ok(work) = rx.try_recv() {
-                        self.store(work);
+                        self.store(work, unix_ms());
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -214,9 +214,8 @@ impl Notifier {
     }
 
     /// Stores transitions and their notifications, one row per target.
-    fn store(&mut self, work: Work) {
+    fn store(&mut self, work: Work, now: i64) {
         self.host = work.host;
-        let now = unix_ms();
         let mut rows = Vec::new();
         for notice in &work.notices {
             let item = self.transport.item(notice);
@@ -376,5 +375,132 @@ impl Transport for Unrouted {
     }
     fn item(&self, _: &Notice) -> String {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::NoticeKind;
+    use cm_proto::{AlertState, Status};
+
+    /// Records what it is asked to send, and fails while told to.
+    #[derive(Clone, Default)]
+    struct Recording {
+        sent: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+        down: Arc<Mutex<Option<Failure>>>,
+    }
+
+    impl Transport for Recording {
+        fn send(&self, target: &str, _: &str, items: &[Queued]) -> Result<(), Failure> {
+            if let Some(f) = self.down.lock().unwrap().clone() {
+                return Err(f);
+            }
+            self.sent.lock().unwrap().push((target.into(), items.iter().map(|q| q.item.clone()).collect()));
+            Ok(())
+        }
+        fn redact(&self, target: &str) -> String {
+            target.replace("secret", "***")
+        }
+        fn item(&self, n: &Notice) -> String {
+            format!("{} {}", n.event.rule, n.event.state.label())
+        }
+    }
+
+    fn notifier(transport: &Recording, journal: Journal) -> Notifier {
+        let routing = Routing {
+            targets: [("ops".to_string(), vec!["smtp://a".to_string(), "ntfy://secret@b".to_string()])].into(),
+            group_wait: Duration::from_secs(30),
+        };
+        Notifier {
+            journal,
+            routing,
+            transport: Box::new(transport.clone()),
+            shared: Arc::default(),
+            log: |_| {},
+            targets: HashMap::new(),
+            host: String::new(),
+            expired_at: i64::MAX / 2,
+        }
+    }
+
+    fn work(rule: &str, state: AlertState) -> Work {
+        let event = AlertEvent { rule: rule.into(), state, severity: Status::Critical, ..Default::default() };
+        Work {
+            host: "srv01".into(),
+            events: vec![event.clone()],
+            notices: vec![Notice { route: "ops".into(), kind: NoticeKind::Alert, event }],
+        }
+    }
+
+    #[test]
+    fn a_burst_is_one_message_per_target_after_the_group_wait() {
+        let t = Recording::default();
+        let mut n = notifier(&t, Journal::in_memory());
+        n.store(work("a", AlertState::Firing), 0);
+        n.store(work("b", AlertState::Firing), 10_000);
+        assert_eq!(n.deliver(20_000), Duration::from_secs(10), "waits for the burst to end");
+        assert!(t.sent.lock().unwrap().is_empty());
+        n.deliver(30_000);
+        let sent = t.sent.lock().unwrap().clone();
+        let both = vec!["a firing".to_string(), "b firing".to_string()];
+        assert_eq!(sent, [("smtp://a".to_string(), both.clone()), ("ntfy://secret@b".to_string(), both)]);
+        n.deliver(31_000);
+        assert_eq!(t.sent.lock().unwrap().len(), 2, "sent once, never again");
+        let s = n.shared.lock().unwrap();
+        assert_eq!(s.notifiers.iter().map(|s| s.target.as_str()).collect::<Vec<_>>(), ["ntfy://***@b", "smtp://a"]);
+        assert!(s.notifiers.iter().all(|s| s.queued == 0 && s.error.is_none() && s.last_sent_ms == Some(30_000)));
+    }
+
+    #[test]
+    fn a_target_that_is_down_is_retried_with_backoff_and_gets_each_message_once() {
+        let t = Recording::default();
+        *t.down.lock().unwrap() = Some(Failure { why: "connection refused".into(), permanent: false });
+        let mut n = notifier(&t, Journal::in_memory());
+        n.store(work("a", AlertState::Firing), 0);
+        let mut waits = Vec::new();
+        let mut now = 30_000;
+        for _ in 0..6 {
+            let wait = n.deliver(now);
+            waits.push(wait.as_secs());
+            now += wait.as_millis() as i64;
+        }
+        assert_eq!(waits, [15, 30, 60, 120, 240, 480], "each retry waits twice as long");
+        {
+            let s = n.shared.lock().unwrap();
+            let smtp = s.notifiers.iter().find(|s| s.target == "smtp://a").unwrap();
+            assert_eq!((smtp.queued, smtp.error.as_deref()), (1, Some("connection refused")));
+        }
+        *t.down.lock().unwrap() = None;
+        n.store(work("b", AlertState::Resolved), now);
+        // The failing target's next try is due before the new burst's wait is over: it takes both.
+        n.deliver(now + 600_000);
+        let sent = t.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2);
+        assert!(sent.iter().all(|(_, items)| items == &["a firing", "b resolved"]), "{sent:?}");
+        n.deliver(now + 700_000);
+        assert_eq!(t.sent.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn what_was_not_sent_is_sent_by_the_next_process_exactly_once() {
+        let dir = std::env::temp_dir().join(format!("cm-outbox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_store, _) = cm_history::Store::open(&dir, cm_history::Retention::default(), 0).unwrap();
+        let t = Recording::default();
+        *t.down.lock().unwrap() = Some(Failure { why: "down".into(), permanent: false });
+        let mut n = notifier(&t, Journal::open(&dir).unwrap());
+        n.store(work("a", AlertState::Firing), 0);
+        n.deliver(30_000);
+        drop(n);
+        let up = Recording::default();
+        let mut n = notifier(&up, Journal::open(&dir).unwrap());
+        n.deliver(40_000);
+        n.deliver(50_000);
+        assert_eq!(up.sent.lock().unwrap().len(), 2, "once to each target");
+        drop(n);
+        let mut n = notifier(&up, Journal::open(&dir).unwrap());
+        n.deliver(60_000);
+        assert_eq!(up.sent.lock().unwrap().len(), 2, "a third process sends nothing again");
     }
 }
