@@ -419,6 +419,10 @@ impl Engine {
         let send_resolved =
             route.as_ref().and_then(|r| self.rules.delivery.routes.get(r)).is_none_or(|t| t.send_resolved);
         let key = (rule.to_string(), instance);
+        // Most instances of most rules are fine and have no alert: nothing to keep.
+        if r.holds != Some(true) && !self.tracks.contains_key(&key) {
+            return;
+        }
         let t = self.tracks.entry(key.clone()).or_insert_with(|| Track::idle(now));
         t.seen_ms = now;
         let before = t.visible();
@@ -576,6 +580,10 @@ impl Levels {
         };
         let cleared = if self.below { value > self.clear } else { value < self.clear };
         let holds = if firing { !cleared } else { severity != Status::Ok };
+        if !holds && !firing {
+            // Nothing to say of a value that is fine and was fine.
+            return Reading { holds: Some(false), severity: Status::Ok, value: Some(value), reason: String::new() };
+        }
         let unit = series::unit_of(name);
         let mut levels = Vec::new();
         if let Some(c) = self.crit {
