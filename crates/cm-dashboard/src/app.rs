@@ -9,6 +9,7 @@ use serde::Serialize;
 use cm_proto::history::Answer;
 use cm_proto::{HostSnapshot, Status};
 
+use crate::alerts::{AlertLog, MinSeverity};
 use crate::history::{self, Fetch, HostHistory, Range, Source, Timeline};
 use crate::summary::Summary;
 
@@ -69,6 +70,8 @@ pub struct HostEntry {
     pub summary: Option<Summary>,
     /// The series the views draw, over time.
     pub history: HostHistory,
+    /// The alert transitions of the last day, for the alerts view.
+    pub alerts: AlertLog,
 }
 
 /// How long a connected host may stay silent before it is stale: three of
@@ -90,6 +93,7 @@ impl HostEntry {
             snapshot: None,
             summary: None,
             history: HostHistory::default(),
+            alerts: AlertLog::default(),
         }
     }
 
@@ -176,6 +180,8 @@ pub enum View {
     Host,
     /// One series of the selected host over time.
     Chart,
+    /// The alerts of every host: active ones, then the last day's transitions.
+    Alerts,
 }
 
 /// The overview's sort order (`s` cycles).
@@ -235,6 +241,12 @@ pub enum Command {
     ShowRange(Range),
     /// Scrolls the help by this many rows (a large number: to an end).
     ScrollHelp(i32),
+    /// Opens the alerts view, or goes back from it.
+    Alerts,
+    /// Cycles the least severity the alerts view lists.
+    MinSeverity,
+    /// Scrolls the alerts view by this many rows (a large number: to an end).
+    ScrollAlerts(i32),
 }
 
 /// Where a binding applies.
@@ -244,6 +256,7 @@ pub enum Scope {
     Overview,
     Host,
     Chart,
+    Alerts,
     /// While the help is open.
     Help,
 }
@@ -255,6 +268,7 @@ pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('r'), Command::Refresh, Scope::Everywhere, "r", "refresh now"),
     (KeyCode::Esc, Command::Back, Scope::Everywhere, "Esc", "close help / back"),
     (KeyCode::Tab, Command::ToggleView, Scope::Everywhere, "Tab", "overview / host"),
+    (KeyCode::Char('a'), Command::Alerts, Scope::Everywhere, "a", "alerts of every host"),
     (KeyCode::Enter, Command::Open, Scope::Overview, "Enter", "open host"),
     (KeyCode::Up, Command::Up, Scope::Overview, "↑/k", "select"),
     (KeyCode::Char('k'), Command::Up, Scope::Overview, "", ""),
@@ -284,6 +298,20 @@ pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('j'), Command::NextRow, Scope::Chart, "", ""),
     (KeyCode::Char('g'), Command::Pick, Scope::Chart, "g", "find another series to chart"),
     (KeyCode::Esc, Command::Back, Scope::Chart, "Esc", "back to the host"),
+    (KeyCode::Esc, Command::Back, Scope::Alerts, "Esc/Tab/a", "back to the view before"),
+    (KeyCode::Tab, Command::Back, Scope::Alerts, "", ""),
+    (KeyCode::Char('a'), Command::Back, Scope::Alerts, "", ""),
+    (KeyCode::Char('s'), Command::MinSeverity, Scope::Alerts, "s", "severity shown: all, warning+, critical"),
+    (KeyCode::Char('f'), Command::Filter, Scope::Alerts, "f or /", "filter by host, rule or instance"),
+    (KeyCode::Char('/'), Command::Filter, Scope::Alerts, "", ""),
+    (KeyCode::Up, Command::ScrollAlerts(-1), Scope::Alerts, "↑/↓", "scroll"),
+    (KeyCode::Char('k'), Command::ScrollAlerts(-1), Scope::Alerts, "", ""),
+    (KeyCode::Down, Command::ScrollAlerts(1), Scope::Alerts, "", ""),
+    (KeyCode::Char('j'), Command::ScrollAlerts(1), Scope::Alerts, "", ""),
+    (KeyCode::PageUp, Command::ScrollAlerts(-10), Scope::Alerts, "PgUp/PgDn", "scroll a page"),
+    (KeyCode::PageDown, Command::ScrollAlerts(10), Scope::Alerts, "", ""),
+    (KeyCode::Home, Command::ScrollAlerts(i32::MIN), Scope::Alerts, "Home/End", "to the top / the end"),
+    (KeyCode::End, Command::ScrollAlerts(i32::MAX), Scope::Alerts, "", ""),
     (KeyCode::Up, Command::ScrollHelp(-1), Scope::Help, "↑/↓", "scroll the help"),
     (KeyCode::Char('k'), Command::ScrollHelp(-1), Scope::Help, "", ""),
     (KeyCode::Down, Command::ScrollHelp(1), Scope::Help, "", ""),
@@ -323,6 +351,12 @@ pub enum Msg {
     /// Whether host number `host` can answer history requests (sent each
     /// time a connection comes up), and if not, why.
     HistorySource {
+        host: usize,
+        available: Result<(), String>,
+    },
+    /// Whether host number `host` can answer with alert events (protocol
+    /// 1.3, or the local store), sent each time a connection comes up.
+    EventSource {
         host: usize,
         available: Result<(), String>,
     },
@@ -397,6 +431,12 @@ pub struct App {
     pub row: Option<String>,
     pub chart: Option<Chart>,
     pub picker: Option<Picker>,
+    /// The least severity the alerts view lists.
+    pub min_severity: MinSeverity,
+    /// The alerts view's first row shown, when it is longer than the screen.
+    pub alerts_scroll: u16,
+    /// The view the alerts view goes back to.
+    alerts_from: View,
     /// History requests for the event loop to send ([`App::take_fetches`]).
     fetches: Vec<Fetch>,
     last_fetch_id: u64,
@@ -441,6 +481,9 @@ impl App {
             row: None,
             chart: None,
             picker: None,
+            min_severity: MinSeverity::All,
+            alerts_scroll: 0,
+            alerts_from: view,
             fetches: Vec::new(),
             last_fetch_id: 0,
         };
@@ -577,6 +620,9 @@ impl App {
                         // Nothing is asked of it until a connection says it can answer again.
                         h.history.set_source(Source::Unknown);
                     }
+                    if connection != Connection::Connected && h.alerts.source == Source::Available {
+                        h.alerts.set_source(Source::Unknown);
+                    }
                     if std::mem::discriminant(&h.connection) != std::mem::discriminant(&connection) {
                         h.connection_since_ms = self.now_ms;
                     }
@@ -601,6 +647,17 @@ impl App {
                 }
                 Action::None
             }
+            Msg::EventSource { host, available } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    let source = match available {
+                        Ok(()) => Source::Available,
+                        Err(why) => Source::Unavailable(why),
+                    };
+                    self.dirty |= h.alerts.source != source;
+                    h.alerts.set_source(source);
+                }
+                Action::None
+            }
             Msg::HistoryAnswer { fetch, answer } => {
                 // An agent that could not answer says why in the answer's end.
                 let answer = answer.and_then(|a| match a.end.error {
@@ -609,7 +666,11 @@ impl App {
                 });
                 let now = self.now_ms;
                 if let Some(h) = self.hosts.get_mut(fetch.host) {
-                    self.dirty |= h.history.answer(fetch.id, &fetch.request, &answer, now);
+                    if fetch.request.events {
+                        self.dirty |= h.alerts.answer(fetch.id, &answer, now);
+                    } else {
+                        self.dirty |= h.history.answer(fetch.id, &fetch.request, &answer, now);
+                    }
                 }
                 if let Some(chart) = self.chart.as_mut().filter(|c| c.host == fetch.host) {
                     if history::awaits(&chart.timeline, fetch.id) {
@@ -636,6 +697,12 @@ impl App {
         let now = self.now_ms;
         for (i, h) in self.hosts.iter_mut().enumerate() {
             self.fetches.extend(h.history.plan(i, now, &mut self.last_fetch_id));
+            // The transitions are asked for only while someone looks at them.
+            let live = matches!(h.connection, Connection::Connected | Connection::Local);
+            if self.view == View::Alerts && live {
+                let to = h.history.clock().map_or(now, |c| now.max(c.max(0) as u64));
+                self.fetches.extend(h.alerts.plan(i, now, to, &mut self.last_fetch_id));
+            }
         }
         if let Some(chart) = &mut self.chart {
             let Some(h) = self.hosts.get(chart.host).filter(|h| h.history.source == Source::Available) else {
@@ -754,14 +821,15 @@ impl App {
                 _ => {}
             }
             self.keep_selection_visible();
+            self.alerts_scroll = 0;
             self.dirty = true;
             return Action::None;
         }
         // While the help is open, its own keys and those of every view apply.
         let scope = if self.show_help { Scope::Help } else { self.scope() };
-        let Some(&(_, command, ..)) =
-            KEYS.iter().find(|(code, _, s, ..)| *code == key.code && (*s == scope || *s == Scope::Everywhere))
-        else {
+        // A view's own binding of a key comes before the one of every view.
+        let bound = |wanted: Scope| KEYS.iter().find(|(code, _, s, ..)| *code == key.code && *s == wanted);
+        let Some(&(_, command, ..)) = bound(scope).or_else(|| bound(Scope::Everywhere)) else {
             return Action::None;
         };
         match command {
@@ -784,6 +852,8 @@ impl App {
             Command::Back => {
                 if self.show_help {
                     self.show_help = false;
+                } else if self.view == View::Alerts {
+                    self.view = self.alerts_from;
                 } else if self.view == View::Chart {
                     self.chart = None;
                     self.view = View::Host;
@@ -814,6 +884,26 @@ impl App {
                 None => return Action::None,
             },
             Command::Pick => self.picker = Some(Picker::default()),
+            Command::Alerts => {
+                self.alerts_from = self.view;
+                self.view = View::Alerts;
+                self.alerts_scroll = 0;
+                for h in &mut self.hosts {
+                    h.alerts.ask_now();
+                }
+            }
+            Command::MinSeverity => {
+                self.min_severity = self.min_severity.next();
+                self.alerts_scroll = 0;
+            }
+            Command::ScrollAlerts(by) => {
+                let limit = crate::ui::alerts_scroll_limit(self);
+                let to = (i64::from(self.alerts_scroll) + i64::from(by)).clamp(0, i64::from(limit)) as u16;
+                if to == self.alerts_scroll {
+                    return Action::None;
+                }
+                self.alerts_scroll = to;
+            }
             Command::ShowRange(range) => {
                 let Some(chart) = self.chart.as_ref().filter(|c| c.range != range) else { return Action::None };
                 self.chart = Some(self.new_chart(chart.series.clone(), range));
@@ -829,6 +919,7 @@ impl App {
             View::Overview => Scope::Overview,
             View::Host => Scope::Host,
             View::Chart => Scope::Chart,
+            View::Alerts => Scope::Alerts,
         }
     }
 

@@ -3,6 +3,7 @@
 //! fleet's state for scripts (`--once --json`, `--json-lines`), and the
 //! export of history.
 
+pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod export;

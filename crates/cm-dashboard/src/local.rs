@@ -76,7 +76,9 @@ pub fn run(
 /// It runs until the returned sender is dropped.
 pub fn spawn_history(dir: Option<PathBuf>, messages: inbox::Sender) -> std::io::Result<Sender<Fetch>> {
     let available = dir.as_ref().map(|_| ()).ok_or_else(|| "neither XDG_DATA_HOME nor HOME is set".to_string());
-    let _ = messages.send(Msg::HistorySource { host: 0, available });
+    // The agent core records alert transitions in the same store.
+    let _ = messages.send(Msg::HistorySource { host: 0, available: available.clone() });
+    let _ = messages.send(Msg::EventSource { host: 0, available });
     let (tx, rx) = mpsc::channel::<Fetch>();
     std::thread::Builder::new().name("local-history".into()).spawn(move || {
         let Some(dir) = dir else {
@@ -124,6 +126,12 @@ mod tests {
         rx.drain().into_iter().next().expect("a message")
     }
 
+    /// Everything waiting, as one drain of the inbox gets it.
+    fn all(rx: &inbox::Receiver) -> Vec<Msg> {
+        assert_eq!(rx.wait_until(Instant::now() + Duration::from_secs(30)), Wait::Ready);
+        rx.drain()
+    }
+
     fn fetch(id: u64, from_ms: i64, to_ms: i64) -> Fetch {
         let series = vec!["memory.used_percent".into()];
         Fetch {
@@ -151,7 +159,11 @@ mod tests {
         }
         let (tx, rx) = inbox::inbox();
         let reader = spawn_history(Some(dir.clone()), tx).unwrap();
-        assert_eq!(next(&rx), Msg::HistorySource { host: 0, available: Ok(()) });
+        assert_eq!(
+            all(&rx),
+            [Msg::HistorySource { host: 0, available: Ok(()) }, Msg::EventSource { host: 0, available: Ok(()) }],
+            "the same store keeps the events"
+        );
         reader.send(fetch(1, now - 3_600_000, now + 1)).unwrap();
         let Msg::HistoryAnswer { fetch: answered, answer } = next(&rx) else { panic!("not an answer") };
         assert_eq!(answered.id, 1);
@@ -163,14 +175,18 @@ mod tests {
 
         let (tx, rx) = inbox::inbox();
         let empty = spawn_history(Some(dir.join("never")), tx).unwrap();
-        next(&rx);
+        all(&rx);
         empty.send(fetch(2, now - 3_600_000, now + 1)).unwrap();
         let Msg::HistoryAnswer { answer, .. } = next(&rx) else { panic!("not an answer") };
         assert!(answer.as_ref().unwrap_err().contains("never"), "the error names the place: {answer:?}");
 
         let (tx, rx) = inbox::inbox();
         let nowhere = spawn_history(None, tx).unwrap();
-        assert!(matches!(next(&rx), Msg::HistorySource { available: Err(_), .. }));
+        let sources = all(&rx);
+        assert!(matches!(
+            sources[..],
+            [Msg::HistorySource { available: Err(_), .. }, Msg::EventSource { available: Err(_), .. }]
+        ));
         nowhere.send(fetch(3, 0, 1)).unwrap();
         assert!(matches!(next(&rx), Msg::HistoryAnswer { answer: Err(_), .. }));
     }

@@ -7,7 +7,8 @@
 //! History requests ([`Pool::fetch`]) go to the host's task, which asks on
 //! its live connection, each on a stream of its own beside the subscription,
 //! when the agent speaks protocol 1.2 or later. Every request is answered,
-//! with an error when there is no connection or no history to ask.
+//! with an error when there is no connection or no history to ask. Alert
+//! events (the alerts view's) are asked the same way, of agents of 1.3 or later.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use cm_net::{code, tls, Identity, Role};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::alerts::EVENTS_MINOR;
 use crate::app::{Connection, Msg};
 use crate::config::{DashboardConfig, HostConfig};
 use crate::history::Fetch;
@@ -220,6 +222,15 @@ async fn connect_and_stream(
     if tx.send(Msg::HistorySource { host: index, available: no_history.clone().map_or(Ok(()), Err) }).is_err() {
         return Ok(());
     }
+    let no_events = (w.minor < EVENTS_MINOR).then(|| {
+        format!(
+            "agent {} speaks protocol {}.{}, alert history needs 1.{EVENTS_MINOR}",
+            w.agent_version, w.major, w.minor
+        )
+    });
+    if tx.send(Msg::EventSource { host: index, available: no_events.clone().map_or(Ok(()), Err) }).is_err() {
+        return Ok(());
+    }
     let conn = sub.conn.clone();
     loop {
         tokio::select! {
@@ -237,7 +248,7 @@ async fn connect_and_stream(
             fetch = fetches.recv() => match fetch {
                 // Each request on its own stream, so that a long answer holds up neither
                 // the snapshots nor the other requests.
-                Some(fetch) => match &no_history {
+                Some(fetch) => match no_history.as_ref().or(no_events.as_ref().filter(|_| fetch.request.events)) {
                     None => {
                         let (conn, tx) = (conn.clone(), tx.clone());
                         tokio::spawn(async move {

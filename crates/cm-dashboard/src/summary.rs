@@ -10,8 +10,9 @@ use cm_proto::{HostSnapshot, Status};
 pub struct Summary {
     /// The worst status of anything in the snapshot.
     pub worst: Status,
-    /// Why it is not fine, worst first and services before anything else among
-    /// equals; `None` when everything is ok.
+    /// Why it is not fine: the alert that decides the status when one does
+    /// (`fs-full /srv: used 92% ...`), else the worst item, services before
+    /// anything else among equals; `None` when everything is ok.
     pub reason: Option<String>,
     pub cpu_percent: Option<f64>,
     pub ram_percent: Option<f64>,
@@ -44,7 +45,7 @@ impl Summary {
     pub fn of(s: &HostSnapshot) -> Self {
         Summary {
             worst: s.worst_status(),
-            reason: worst_reason(s),
+            reason: alert_reason(s).or_else(|| worst_reason(s)),
             cpu_percent: s.cpu.as_ref().and_then(|c| c.utilisation_percent),
             ram_percent: s.memory.as_ref().map(|m| m.used_percent()),
             wear_percent: s.drives.iter().filter_map(|d| d.health.as_ref()?.wear_percent).reduce(f64::max),
@@ -61,6 +62,14 @@ impl Summary {
             nixos: s.nixos.as_ref().map(crate::format::nixos_cell),
         }
     }
+}
+
+/// The reason of the alert that decides the host's status
+/// ([`HostSnapshot::worst_alert`]), when one does: an alert is what told
+/// someone, so it comes before the items among equals.
+fn alert_reason(s: &HostSnapshot) -> Option<String> {
+    let alert = s.worst_alert().filter(|a| a.severity >= s.worst_status() && a.severity != Status::Ok)?;
+    Some(if alert.reason.is_empty() { alert.title() } else { format!("{}: {}", alert.title(), alert.reason) })
 }
 
 /// The worst reason in `s`: the first not-ok item of the highest status, in
@@ -295,6 +304,37 @@ mod tests {
         };
         assert_eq!(Summary::of(&s).disk_percent, Some(90.0));
         assert_eq!(Summary::of(&HostSnapshot::default()).disk_percent, None);
+    }
+
+    #[test]
+    fn the_alert_that_decides_the_status_is_the_reason() {
+        use cm_proto::alert::{Alert, AlertState};
+        let fs = Filesystem {
+            mount_point: "/srv".into(),
+            used_bytes: 92,
+            available_bytes: 8,
+            status: Status::Warning,
+            ..Default::default()
+        };
+        let alert = |state, severity| Alert {
+            rule: "fs-full".into(),
+            instance: "/srv".into(),
+            state,
+            severity,
+            reason: "used 92% (critical at 90%)".into(),
+            ..Default::default()
+        };
+        let mut s = HostSnapshot { filesystems: vec![fs], ..Default::default() };
+        assert_eq!(Summary::of(&s).reason.as_deref(), Some("/srv 92% full"));
+        s.alerts = vec![alert(AlertState::Pending, Status::Critical)];
+        assert_eq!(Summary::of(&s).reason.as_deref(), Some("/srv 92% full"), "pending has told no one");
+        s.alerts = vec![alert(AlertState::Firing, Status::Critical)];
+        let summary = Summary::of(&s);
+        assert_eq!(summary.worst, Status::Critical);
+        assert_eq!(summary.reason.as_deref(), Some("fs-full /srv: used 92% (critical at 90%)"));
+        s.filesystems[0].status = Status::Critical;
+        s.alerts = vec![alert(AlertState::Flapping, Status::Warning)];
+        assert_eq!(Summary::of(&s).reason.as_deref(), Some("/srv 92% full"), "a worse item wins");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! rows, the status of every host stays on screen, a refused host's whole
 //! reason is there to read, what does not fit says so, and help scrolls to
 //! its end. With NO_COLOR, the selected row is marked (and reversed) on
-//! every key press.
+//! every key press. The alerts view asks a real agent and goes back.
 //!
 //! Skipped (loudly) when tmux is not installed, unless CM_REQUIRE_TMUX=1.
 
@@ -141,6 +141,33 @@ fn with_no_color_the_selected_row_is_marked_on_every_key_press() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+    t.keys(&["q"]);
+    t.wait_for("exit=0", |_| true);
+}
+
+/// The alerts view against a real agent: `a` opens it from the overview,
+/// the agent (protocol 1.3) answers the request for its alert transitions,
+/// and with no rule firing it says "no alerts"; Esc goes back.
+///
+/// An agent with a rule that fires at once (the alert engine wired into
+/// `cm-agent run`) would let this test check an active row too; until the
+/// agent's config takes rules, it checks the empty view and the fetch.
+#[test]
+fn the_alerts_view_asks_a_real_agent_and_goes_back() {
+    let Some(t) = Tmux::start("alerts", 80, 24) else { return };
+    let (_fleet, _agent, config) = fleet("alerts");
+    t.start_program(&format!("{} --config {}", env!("CARGO_BIN_EXE_cm-dashboard"), config.display()));
+    t.wait_for("3 hosts: 1 connected, 2 unreachable", |s| s.contains(" srv01 "));
+    t.keys(&["a"]);
+    let screen = t.wait_for("cm-dashboard ── alerts ── 0 firing, 0 pending", |s| {
+        s.contains("  no alerts") && !s.contains("loading the alert history")
+    });
+    assert!(!screen.contains("alert history:"), "the agent answered the events request:\n{screen}");
+    assert!(screen.lines().last().unwrap().contains("Esc/Tab/a back"), "{screen}");
+    t.run(&["resize-window", "-t", "t", "-x", "40", "-y", "12"]);
+    t.wait_for("  no alerts", |s| s.starts_with(" cm-dashboard ── alerts"));
+    t.keys(&["Escape"]);
+    t.wait_for("cm-dashboard ── fleet", |s| s.lines().nth(1).is_some_and(|h| h.contains("why")));
     t.keys(&["q"]);
     t.wait_for("exit=0", |_| true);
 }

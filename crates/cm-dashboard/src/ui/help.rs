@@ -18,7 +18,12 @@ fn lines(app: &App) -> Vec<Line<'static>> {
         .map(|(key, what)| Line::from(vec![Span::styled(format!(" {key:>6}  "), theme::key()), Span::raw(what)]))
         .collect();
     lines.push(Line::raw(""));
-    if app.view == View::Chart {
+    if app.view == View::Alerts {
+        lines.push(Line::styled(" Alerts", theme::header()));
+        lines.push(Line::raw("   active: firing and flapping, then pending; worst first, then oldest"));
+        lines.push(Line::raw("   recent: the last 24 h of transitions, newest first"));
+        lines.push(Line::raw("   age: how long since it entered its state"));
+    } else if app.view == View::Chart {
         lines.push(Line::styled(" Chart", theme::header()));
         lines.push(Line::raw("   line: each bucket's mean"));
         lines.push(Line::raw("   band ░: each bucket's min to max"));

@@ -10,7 +10,9 @@
 //! - narrower: one column of CPU and RAM figures, and the tables with their
 //!   first columns only (storage: use and health; services: state; backups:
 //!   last run and result); a footer says what a wider window adds.
-//! - rows: storage first, then the panels, services and backups; a section
+//! - the host's active alerts (firing, flapping, pending: why its status
+//!   is what it is) come first, above the panels, when it has any.
+//! - rows: alerts first, then storage, the panels, services and backups; a section
 //!   cut short ends with how many of its items are left out, and one that
 //!   gets no row at all is named in the footer.
 
@@ -270,6 +272,8 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
         backup_cols,
     );
 
+    let alerts = alert_section(snap, now_ms, area.width);
+
     let width = usize::from(area.width);
     let mut footer: Vec<Line<'static>> = Vec::new();
     if !wide {
@@ -281,15 +285,22 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
     // needs no blank row of its own after it.
     let footer_rows = footer.len() as u16;
     let budget = (area.height + 1).saturating_sub(if footer_rows > 0 { footer_rows + 1 } else { 0 });
-    let needs = [top_need, storage.rows(area.width), services.rows(area.width), backups.rows(area.width)];
-    let priority = [1, 0, 2, 3];
-    let (mut rows, hidden) = allot(&needs, &[2, 3, 1, 1], &priority, budget, if footer_rows > 0 { 1 } else { 2 });
+    let needs = [
+        alerts.as_ref().map_or(0, |a| a.rows(area.width)),
+        top_need,
+        storage.rows(area.width),
+        services.rows(area.width),
+        backups.rows(area.width),
+    ];
+    let priority = [0, 2, 1, 3, 4];
+    let (mut rows, hidden) = allot(&needs, &[2, 2, 3, 1, 1], &priority, budget, if footer_rows > 0 { 1 } else { 2 });
     // Rows a cut leaves empty (a line too tall for what is left) go to the
     // next section that can show more with them.
     let used = |i: usize, r: u16| match i {
-        0 => left.used(left_width, r).max(right.used(right_width, r)),
-        1 => storage.used(area.width, r),
-        2 => services.used(area.width, r),
+        0 => alerts.as_ref().map_or(0, |a| a.used(area.width, r)),
+        1 => left.used(left_width, r).max(right.used(right_width, r)),
+        2 => storage.used(area.width, r),
+        3 => services.used(area.width, r),
         _ => backups.used(area.width, r),
     };
     let mut spare = 0;
@@ -306,7 +317,7 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
         }
     }
     if hidden {
-        let titles = ["CPU and memory", storage.title, services.title, backups.title];
+        let titles = ["Alerts", "CPU and memory", storage.title, services.title, backups.title];
         let names: Vec<&str> = titles
             .iter()
             .zip(&rows)
@@ -334,7 +345,11 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
         }
         rect
     };
-    let top = place(rows[0]);
+    let alert_rows = place(rows[0]);
+    if let Some(alerts) = alerts {
+        alerts.draw(alert_rows, buf);
+    }
+    let top = place(rows[1]);
     if top.height > 0 {
         left.draw(Rect { width: left_width, ..top }, buf);
         if wide {
@@ -345,7 +360,7 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
             right.draw(Rect { x: sep.x + 2, width: right_width, ..top }, buf);
         }
     }
-    for (section, r) in [storage, services, backups].into_iter().zip(&rows[1..]) {
+    for (section, r) in [storage, services, backups].into_iter().zip(&rows[2..]) {
         let rect = place(*r);
         section.draw(rect, buf);
     }
@@ -357,6 +372,40 @@ pub fn render(host: &HostEntry, now_ms: u64, row: Option<&str>, frame: &mut Fram
             buf.set_line(y.x, y.y, line, y.width);
         }
     }
+}
+
+/// The alerts section's columns: state and age after the alert's name.
+const ALERT_COLS: &[(usize, usize)] = &[(1, 8), (2, 4)];
+
+/// The host's active alerts, the notified ones first, worst first, then the
+/// oldest, each with its reason under it; `None` when it has none.
+fn alert_section(snap: &HostSnapshot, now_ms: u64, width: u16) -> Option<Section> {
+    use cm_proto::alert::AlertState;
+    let mut active: Vec<_> = snap
+        .alerts
+        .iter()
+        .filter(|a| matches!(a.state, AlertState::Firing | AlertState::Flapping | AlertState::Pending))
+        .collect();
+    if active.is_empty() {
+        return None;
+    }
+    active.sort_by(|a, b| {
+        let pending = |a: &cm_proto::alert::Alert| a.state == AlertState::Pending;
+        pending(a).cmp(&pending(b)).then(b.severity.cmp(&a.severity)).then(a.since_ms.cmp(&b.since_ms))
+    });
+    let mut rows = Vec::new();
+    for a in active {
+        let age = format::short_age(now_ms.saturating_sub(a.since_ms));
+        let cells = vec![format!(" {}", a.title()), a.state.label().to_string(), age];
+        // A pending alert has told no one yet: it does not color the host.
+        let (status, style) =
+            if a.state.is_active() { (a.severity, theme::status(a.severity)) } else { (Status::Ok, theme::dim()) };
+        rows.push(TableRow { status: Some(status), item: true, body: Body::Cells(cells, style) });
+        if !a.reason.is_empty() {
+            rows.push(TableRow::note(format!("   {}", a.reason), style));
+        }
+    }
+    Some(table("Alerts", ("alert", "alerts"), &["Alerts", "state", "age"], rows, width, ALERT_COLS))
 }
 
 /// A table: its header and rows in `columns`, as a section.

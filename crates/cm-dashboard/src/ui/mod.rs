@@ -5,6 +5,7 @@
 //! key bar. What each size shows is decided in the views: see
 //! `overview.rs` and `host.rs`.
 
+mod alerts;
 mod chart;
 mod help;
 mod host;
@@ -22,6 +23,7 @@ use crate::app::{App, Command, Connection, HostEntry, Scope, View, KEYS};
 use crate::{format, theme};
 use wrapped::Wrapped;
 
+pub use alerts::scroll_limit as alerts_scroll_limit;
 pub use help::scroll_limit as help_scroll_limit;
 
 /// Smallest terminal that gets the full layout.
@@ -63,6 +65,10 @@ pub fn render_as(app: &App, frame: &mut Frame, chrome: Chrome) {
         View::Overview => {
             frame.render_widget(Paragraph::new(overview::title_line(app, area.width)).style(theme::title()), title);
             overview::render(app, frame, body);
+        }
+        View::Alerts => {
+            frame.render_widget(Paragraph::new(alerts::title_line(app, area.width)).style(theme::title()), title);
+            alerts::render(app, frame, body);
         }
         View::Host | View::Chart => {
             let Some(host) = app.selected_host() else { return };
@@ -134,6 +140,8 @@ fn detail_line(app: &App) -> Option<Line<'static>> {
     let status = host.status(now);
     let mark = Span::styled(format!("{} ", theme::mark(status)), theme::status(status));
     let text = match app.view {
+        // Every host's alerts: no one host to say more of.
+        View::Alerts => return None,
         View::Overview => {
             if !app.shows_selected() {
                 return None;
@@ -181,7 +189,11 @@ pub(crate) fn visible_keys(app: &App) -> impl Iterator<Item = (&'static str, &'s
 fn visible(app: &App) -> impl Iterator<Item = (Command, Scope, &'static str, &'static str)> + '_ {
     let scope = app.scope();
     let local = app.is_local();
+    // A key the view binds itself means what the view says (`a` and Tab go
+    // back from the alerts view).
+    let own = move |code: &crossterm::event::KeyCode| KEYS.iter().any(|(c, _, s, ..)| c == code && *s == scope);
     KEYS.iter()
+        .filter(move |(code, _, s, ..)| *s != Scope::Everywhere || !own(code))
         .filter(move |(_, command, s, label, _)| {
             // Local mode has one host: no overview, nothing to move between.
             let single = local && matches!(command, Command::ToggleView | Command::PrevHost | Command::NextHost);
@@ -409,14 +421,14 @@ mod tests {
         app
     }
 
-    fn draw(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    pub(crate) fn draw(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
         let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
         term.draw(|f| super::render(app, f)).unwrap();
         term.backend().buffer().clone()
     }
 
     /// The foreground color of the first cell of the row that contains `text`.
-    fn row_color(buf: &ratatui::buffer::Buffer, text: &str) -> Color {
+    pub(crate) fn row_color(buf: &ratatui::buffer::Buffer, text: &str) -> Color {
         let lines = crate::terminal::buffer_text(buf);
         let (y, line) =
             lines.lines().enumerate().find(|(_, l)| l.contains(text)).unwrap_or_else(|| panic!("{text} not on screen"));
@@ -524,7 +536,7 @@ mod tests {
         insta::assert_snapshot!(render_to_text(&app_with(with_services()), 100, 34));
     }
 
-    fn fleet_app() -> App {
+    pub(crate) fn fleet_app() -> App {
         use crate::app::{Connection, HostEntry};
         let hosts = vec![
             HostEntry::new("srv01", "server", Connection::Connecting),
@@ -1175,5 +1187,302 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
         assert_eq!(text.matches(" Esc  ").count(), 1, "Esc once, with the chart's meaning:\n{text}");
+    }
+}
+
+#[cfg(test)]
+mod alert_tests {
+    use cm_proto::alert::{Alert, AlertEvent, AlertState, NotifierStatus};
+    use cm_proto::history::Answer;
+    use cm_proto::Status;
+    use crossterm::event::KeyCode;
+    use ratatui::style::Color;
+
+    use super::tests::{app_with, fleet_app, sample};
+    use crate::app::{App, Msg, View};
+    use crate::terminal::render_to_text;
+
+    const NOW_MS: u64 = 1_764_000_000_000;
+    const MIN: u64 = 60_000;
+
+    fn key(c: char) -> Msg {
+        code(KeyCode::Char(c))
+    }
+
+    fn code(c: KeyCode) -> Msg {
+        Msg::Key(crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE))
+    }
+
+    fn alert(rule: &str, instance: &str, state: AlertState, severity: Status, ago_min: u64, reason: &str) -> Alert {
+        Alert {
+            rule: rule.into(),
+            instance: instance.into(),
+            state,
+            severity,
+            since_ms: NOW_MS - ago_min * MIN,
+            started_ms: NOW_MS - ago_min * MIN,
+            value: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// srv01 with /srv filling up (firing), a load alert on its way
+    /// (pending) and a resolved one; steambox with a flapping temperature;
+    /// srv01's mail target failing.
+    fn alerting_fleet() -> App {
+        let mut app = fleet_app();
+        let mut srv = app.hosts[0].snapshot.clone().unwrap();
+        srv.alerts = vec![
+            alert("fs-full", "/srv", AlertState::Firing, Status::Critical, 12, "used 92% (critical at 90%)"),
+            alert("load", "", AlertState::Pending, Status::Warning, 1, "load1 9.1 (warning at 8)"),
+            alert("oom", "", AlertState::Resolved, Status::Warning, 40, "no OOM kill in 10 min"),
+        ];
+        srv.notifiers = vec![NotifierStatus {
+            route: "ops".into(),
+            target: "smtp://mail.example.org".into(),
+            queued: 3,
+            error: Some("connection refused".into()),
+            retry_ms: Some(NOW_MS + 40_000),
+            ..Default::default()
+        }];
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(srv), received_ms: NOW_MS - 400 });
+        let mut steam = app.hosts[1].snapshot.clone().unwrap();
+        steam.alerts =
+            vec![alert("cpu-hot", "k10temp", AlertState::Flapping, Status::Warning, 30, "83 C (warning at 80 C)")];
+        app.update(Msg::Snapshot { host: 1, snapshot: Box::new(steam), received_ms: NOW_MS - 400 });
+        app.update(Msg::Tick(NOW_MS));
+        app
+    }
+
+    fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.contains(needle)).collect()
+    }
+
+    #[test]
+    fn a_opens_the_alerts_of_every_host_worst_first_and_esc_goes_back() {
+        let mut app = alerting_fleet();
+        app.update(key('a'));
+        assert_eq!(app.view, View::Alerts);
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.starts_with(" cm-dashboard ── alerts ── 2 firing, 1 pending"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with(
+                "! srv01 notify ops smtp://mail.example.org: connection refused (retry in 40 s, 3 queued)"
+            ),
+            "the failing target first: {text}"
+        );
+        let order: Vec<&str> =
+            ["fs-full /srv", "cpu-hot k10temp", "load", "oom"].into_iter().filter(|t| text.contains(t)).collect();
+        assert_eq!(order.len(), 4, "{text}");
+        let at = |t: &str| lines.iter().position(|l| l.contains(t)).unwrap();
+        assert!(at("fs-full /srv") < at("cpu-hot") && at("cpu-hot") < at("  load "), "{text}");
+        assert!(at("Recent") < at("oom"), "the resolved one is recent: {text}");
+        let fs = lines[at("fs-full /srv")];
+        for cell in ["srv01", "crit", "firing", "used 92% (critical at 90%)", "12m"] {
+            assert!(fs.contains(cell), "{cell} in {fs}");
+        }
+        assert!(fs.starts_with("× "), "{fs}");
+        let buf = super::tests::draw(&app, 100, 30);
+        assert_eq!(super::tests::row_color(&buf, "fs-full /srv"), Color::Red);
+        assert_eq!(super::tests::row_color(&buf, "cpu-hot"), Color::Yellow);
+        assert_eq!(super::tests::row_color(&buf, "load1 9.1"), Color::DarkGray, "pending: told no one yet");
+        app.update(code(KeyCode::Esc));
+        assert_eq!(app.view, View::Overview);
+        app.update(code(KeyCode::Enter));
+        app.update(key('a'));
+        app.update(code(KeyCode::Tab));
+        assert_eq!(app.view, View::Host, "back where it was opened");
+        app.update(key('a'));
+        app.update(key('a'));
+        assert_eq!(app.view, View::Host, "a again goes back too");
+    }
+
+    #[test]
+    fn the_filter_and_the_severity_narrow_the_alerts() {
+        let mut app = alerting_fleet();
+        app.update(key('a'));
+        app.update(key('/'));
+        for c in "k10".chars() {
+            app.update(key(c));
+        }
+        app.update(code(KeyCode::Enter));
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("cpu-hot k10temp") && !text.contains("fs-full"), "the instance matches: {text}");
+        assert!(text.contains("── filter: k10"), "{text}");
+        app.update(key('f'));
+        app.update(code(KeyCode::Esc));
+        app.update(key('s'));
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("severity: warning and critical") && text.contains("load"), "{text}");
+        app.update(key('s'));
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("severity: critical"), "{text}");
+        assert!(text.contains("fs-full /srv") && !text.contains("cpu-hot") && !text.contains("oom"), "{text}");
+        app.update(key('/'));
+        app.update(key('x'));
+        app.update(key('y'));
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("no alerts match the filter"), "{text}");
+        app.update(code(KeyCode::Esc));
+        app.update(key('s'));
+        let text = render_to_text(&app, 100, 30);
+        assert!(!text.lines().next().unwrap().contains("severity:") && text.contains("cpu-hot"), "all again: {text}");
+    }
+
+    #[test]
+    fn with_no_alerts_it_says_so() {
+        let mut app = fleet_app();
+        app.update(key('a'));
+        let text = render_to_text(&app, 80, 24);
+        assert_eq!(text.lines().nth(1), Some("  no alerts"), "{text}");
+        assert!(text.contains("0 firing, 0 pending"), "{text}");
+    }
+
+    #[test]
+    fn the_store_s_transitions_come_when_the_view_opens_and_every_minute() {
+        let mut app = alerting_fleet();
+        app.update(Msg::EventSource { host: 0, available: Ok(()) });
+        app.update(Msg::EventSource {
+            host: 1,
+            available: Err("agent 0.2.0 speaks protocol 1.2, alert history needs 1.3".into()),
+        });
+        let events = |f: &Vec<crate::history::Fetch>| f.iter().filter(|f| f.request.events).count();
+        assert_eq!(events(&app.take_fetches()), 0, "nothing asked while the view is closed");
+        app.update(key('a'));
+        let fetches = app.take_fetches();
+        assert_eq!(events(&fetches), 1, "srv01 only: {fetches:?}");
+        let fetch = fetches.into_iter().find(|f| f.request.events).unwrap();
+        assert_eq!(fetch.host, 0);
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("srv01: loading the alert history…"), "{text}");
+        assert!(
+            text.contains("steambox: no alert history: agent 0.2.0 speaks protocol 1.2, alert history needs 1.3"),
+            "{text}"
+        );
+        let fired = AlertEvent {
+            ts_ms: NOW_MS - 3 * 3_600_000,
+            rule: "backup-late".into(),
+            instance: "nas".into(),
+            state: AlertState::Firing,
+            severity: Status::Critical,
+            value: None,
+            reason: "last success 30 h ago".into(),
+        };
+        let resolved = AlertEvent { ts_ms: NOW_MS - 3_600_000, state: AlertState::Resolved, ..fired.clone() };
+        let answer = Answer { events: vec![fired, resolved], ..Default::default() };
+        app.update(Msg::HistoryAnswer { fetch, answer: Ok(answer) });
+        let text = render_to_text(&app, 100, 30);
+        assert!(!text.contains("loading"), "{text}");
+        let rows = lines_with(&text, "backup-late nas");
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].contains("resolved") && rows[0].contains("1h"), "newest first: {rows:?}");
+        assert!(rows[1].contains("firing") && rows[1].contains("3h"), "{rows:?}");
+        let oom = text.lines().position(|l| l.contains("oom")).unwrap();
+        let newest = text.lines().position(|l| l.contains("backup-late nas")).unwrap();
+        assert!(oom < newest, "40 min ago before 1 h ago: {text}");
+        app.update(Msg::Tick(NOW_MS + 30_000));
+        assert_eq!(events(&app.take_fetches()), 0);
+        app.update(Msg::Tick(NOW_MS + MIN));
+        assert_eq!(events(&app.take_fetches()), 1, "again a minute after the answer");
+    }
+
+    #[test]
+    fn alerts_view_80x24() {
+        let mut app = alerting_fleet();
+        app.update(key('a'));
+        insta::assert_snapshot!(render_to_text(&app, 80, 24));
+    }
+
+    #[test]
+    fn alerts_view_40x12_scrolls() {
+        let mut app = alerting_fleet();
+        let mut srv = app.hosts[0].snapshot.clone().unwrap();
+        for i in 0..6 {
+            let rule = format!("disk-{i}");
+            srv.alerts.push(alert(&rule, "", AlertState::Resolved, Status::Warning, 50 + i, "cleared"));
+        }
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(srv), received_ms: NOW_MS - 400 });
+        app.update(Msg::Resize { cols: 40, rows: 12 });
+        app.update(key('a'));
+        let text = render_to_text(&app, 40, 12);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("more rows: ↓/PgDn"), "{text}");
+        app.update(code(KeyCode::End));
+        let text = render_to_text(&app, 40, 12);
+        assert!(text.contains("rows above"), "{text}");
+        assert!(text.contains("severity, reason"), "the narrow view says what it leaves out: {text}");
+        app.update(code(KeyCode::Home));
+        assert_eq!(app.alerts_scroll, 0);
+    }
+
+    #[test]
+    fn the_host_view_lists_its_active_alerts_first() {
+        let app = alerting_fleet();
+        let mut srv = app_with(app.hosts[0].snapshot.clone().unwrap());
+        srv.update(Msg::Tick(NOW_MS));
+        for (w, h) in [(80, 24), (40, 12)] {
+            let text = render_to_text(&srv, w, h);
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[1].starts_with("  Alerts"), "{w}x{h}: the section on top:\n{text}");
+            assert!(lines[2].starts_with("× ") && lines[2].contains("fs-full /srv"), "{w}x{h}:\n{text}");
+            assert!(lines[2].contains("firing") && lines[2].contains("12m"), "{w}x{h}:\n{text}");
+            super::tests::assert_no_split_values(&text);
+        }
+        let text = render_to_text(&srv, 80, 24);
+        assert!(text.contains("   used 92% (critical at 90%)"), "the reason under it:\n{text}");
+        assert!(text.contains("load ") && text.contains("pending"), "{text}");
+        assert!(!text.contains("oom"), "resolved is not active:\n{text}");
+        assert!(text.contains("Storage"), "{text}");
+        insta::assert_snapshot!("host_view_with_alerts_80x24", text);
+        let plain = render_to_text(&app_with(sample()), 80, 24);
+        assert!(!plain.contains("Alerts"), "no alerts, no section:\n{plain}");
+    }
+
+    #[test]
+    fn the_overview_names_the_alert_that_made_a_host_red() {
+        let app = alerting_fleet();
+        let text = render_to_text(&app, 100, 12);
+        let row = text.lines().find(|l| l.contains("srv01")).unwrap();
+        assert!(row.contains("crit") && row.contains("fs-full /srv: used 92%"), "{row}");
+        let row = text.lines().find(|l| l.contains("steambox")).unwrap();
+        assert!(row.contains("warn") && row.contains("cpu-hot k10temp"), "{row}");
+        let narrow = render_to_text(&app, 40, 12);
+        let row = narrow.lines().find(|l| l.contains("srv01")).unwrap();
+        assert!(row.contains("crit") && row.contains("fs-full"), "{row}");
+    }
+
+    #[test]
+    fn the_help_names_the_alert_keys() {
+        let mut app = alerting_fleet();
+        let text = {
+            app.update(key('?'));
+            render_to_text(&app, 80, 40)
+        };
+        assert!(text.contains("alerts of every host"), "{text}");
+        app.update(code(KeyCode::Esc));
+        app.update(key('a'));
+        app.update(key('?'));
+        let text = render_to_text(&app, 100, 40);
+        for needle in [
+            "back to the view before",
+            "severity shown: all, warning+, critical",
+            "filter by host, rule",
+            "recent: the last 24 h",
+        ] {
+            assert!(text.contains(needle), "{needle}:\n{text}");
+        }
+        assert!(!text.contains("overview / host"), "Tab means back here:\n{text}");
+    }
+
+    #[test]
+    fn every_small_size_of_the_alerts_view_renders() {
+        let mut app = alerting_fleet();
+        app.update(key('a'));
+        for w in 1..=60 {
+            for h in 1..=20 {
+                render_to_text(&app, w, h);
+            }
+        }
     }
 }
