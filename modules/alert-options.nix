@@ -152,7 +152,8 @@ in
         file as `/run/credentials/cm-agent.service/NAME`, which is what a
         route's URL names: `password_file=/run/credentials/cm-agent.service/smtp-password`.
         PATH is read by systemd (as root) when the service starts, and must
-        exist then: a missing file stops the agent from starting. PATH is a
+        exist then: a missing file stops the agent from starting; a new one
+        (a rotated password) needs a restart of `cm-agent.service`. PATH is a
         path to a secret (agenix, sops-nix), never in the Nix store.
       '';
     };
