@@ -87,7 +87,8 @@ in
         found = re.search(r"--config (\S+)", exec_start)
         assert found, exec_start
         config = found.group(1)
-        agent1.succeed(f"cm-agent notify test --config {config}")
+        # (docs/ALERTS.md: `cm-agent notify test [--route NAME] CONFIG`)
+        agent1.succeed(f"cm-agent notify test --route ops {config}")
         retry(lambda _: len(mails()) > before)
   '';
 }
