@@ -137,6 +137,7 @@
           vm-fleet = pkgs.testers.runNixOSTest (import ./checks/fleet.nix args);
           vm-foreign-ca = pkgs.testers.runNixOSTest (import ./checks/foreign-ca.nix args);
           vm-host-down = pkgs.testers.runNixOSTest (import ./checks/host-down.nix args);
+          vm-alerts = pkgs.testers.runNixOSTest (import ./checks/alerts.nix args);
         }
       );
     };

@@ -8,6 +8,23 @@
     openFirewall = true;
     watch = [ "vaultwarden.service" ];
     extraPaths."gitea.service" = [ "/srv/gitea" ];
+    # Its own rules, beside the fleet's (hosts/fleet.nix); /srv is its own
+    # filesystem on the real machine.
+    alerts.rules = {
+      srv-full = {
+        series = "fs./srv.used_percent";
+        warn = 80;
+        crit = 90;
+        clear = 75;
+        for = "5m";
+      };
+      # The nightly restic job (below) has not succeeded for a day and more.
+      b2-backup-stale = {
+        backup = "b2";
+        noSuccessFor = "26h";
+        severity = "critical";
+      };
+    };
   };
 
   services.gitea.enable = true;

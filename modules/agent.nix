@@ -8,8 +8,9 @@
 let
   cfg = config.services.cm-agent;
   format = pkgs.formats.toml { };
-  # A span as the agent reads it: 90s, 10m, 48h, 30d, 2w, 2y.
-  span = lib.types.strMatching "[0-9]+(\\.[0-9]+)?(ms|s|m|min|h|d|w|y)";
+  alerting = import ./alert-options.nix { inherit lib; };
+  # A span as the agent reads it (declared with the alert options, which use it too).
+  inherit (alerting) span;
 
   # Backup jobs the system declares: NixOS' restic and borgbackup modules make
   # one service (and one timer) per job.
@@ -46,6 +47,31 @@ let
   # The agent runs as the static user cm-agent (dbus-daemon drops dynamic
   # users' connections): systemd hands it the secrets as credentials.
   credentials = "/run/credentials/cm-agent.service";
+  tlsCredentials = [
+    "ca.pem"
+    "cert.pem"
+    "key.pem"
+  ];
+  routes = lib.attrNames cfg.notify.routes;
+  # Every route a setting names, with the option that names it.
+  namedRoutes =
+    lib.optional (cfg.alerts.builtin.route != null) {
+      option = "services.cm-agent.alerts.builtin.route";
+      route = cfg.alerts.builtin.route;
+    }
+    ++ lib.optional (cfg.notify.defaultRoute != null) {
+      option = "services.cm-agent.notify.defaultRoute";
+      route = cfg.notify.defaultRoute;
+    }
+    ++ lib.mapAttrsToList (name: r: {
+      option = "services.cm-agent.alerts.rules.${name}.route";
+      inherit (r) route;
+    }) (lib.filterAttrs (_: r: r.enable && r.route != null) cfg.alerts.rules);
+  # A password in a URL would be in the world-readable store.
+  secretInUrl =
+    url:
+    builtins.match ".*[?&](password|token)=.*" url != null
+    || builtins.match "[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@.*" url != null;
   configFile = format.generate "cm-agent.toml" cfg.finalSettings;
 
   # A wrong setting fails nixos-rebuild, not the boot. (--no-files: the
@@ -207,6 +233,10 @@ in
         description = "Open {option}`services.cm-agent.metrics.port` (TCP) in the firewall.";
       };
     };
+    alerts = alerting.alertsOptions "on this host";
+
+    notify = alerting.notifyOptions "from this host";
+
     finalSettings = lib.mkOption {
       type = format.type;
       readOnly = true;
@@ -434,7 +464,35 @@ in
         assertion = cfg.settings.backups == [ ] || services;
         message = "services.cm-agent.settings.backups needs services.cm-agent.settings.systemd.enable: backup jobs are systemd units.";
       }
-    ];
+      {
+        assertion = cfg.notify.defaultRoute != null || lib.length routes <= 1;
+        message = "services.cm-agent.notify.routes has ${toString (lib.length routes)} routes (${lib.concatStringsSep ", " routes}): set services.cm-agent.notify.defaultRoute to one of them, attribute sets have no order.";
+      }
+    ]
+    ++ map (n: {
+      assertion = lib.elem n.route routes;
+      message = "${n.option} = \"${n.route}\" is no route of services.cm-agent.notify.routes (${
+        if routes == [ ] then "none is declared" else "declared: ${lib.concatStringsSep ", " routes}"
+      }); cm.fleet.notify.routes are declared there too.";
+    }) namedRoutes
+    ++ lib.flatten (
+      lib.mapAttrsToList (
+        name: r:
+        # (the message leaves the URL out: it would print the secret)
+        lib.imap1 (i: url: {
+          assertion = !secretInUrl url;
+          message = "services.cm-agent.notify.routes.${name}.urls: URL ${toString i} has a password or token in it, which would be in the world-readable Nix store: name a file with password_file= or token_file= instead, and give it with services.cm-agent.notify.credentials.";
+        }) r.urls
+      ) cfg.notify.routes
+    )
+    ++ lib.mapAttrsToList (name: path: {
+      assertion =
+        builtins.match "[A-Za-z0-9_.-]+" name != null
+        && !lib.elem name ([ "." ".." ] ++ tlsCredentials)
+        && lib.hasPrefix "/" path
+        && !lib.hasPrefix builtins.storeDir path;
+      message = "services.cm-agent.notify.credentials.${name} = ${path}: a credential is a name of letters, digits, '.', '_' or '-' other than ${lib.concatStringsSep ", " tlsCredentials} (the agent's own), and an absolute path outside the Nix store.";
+    }) cfg.notify.credentials;
 
     services.cm-agent.settings = {
       metrics = lib.mkIf cfg.metrics.enable {
@@ -444,7 +502,8 @@ in
       systemd.units = watchedUnits;
       systemd.extra_paths = cfg.extraPaths;
       backups = lib.mkIf services declaredBackups;
-    };
+    }
+    // alerting.toSettings { inherit (cfg) alerts notify; };
 
     users.users.cm-agent = {
       isSystemUser = true;
@@ -474,11 +533,14 @@ in
         # SIGHUP reloads the certificates; credentials are copied when the
         # service starts, so new files (agenix, sops-nix) need a restart.
         ExecReload = "${lib.getExe' pkgs.coreutils "kill"} -HUP $MAINPID";
+        # Notification secrets come the same way: a route's URL names
+        # /run/credentials/cm-agent.service/NAME (services.cm-agent.notify.credentials).
         LoadCredential = [
           "ca.pem:${cfg.settings.tls.ca}"
           "cert.pem:${cfg.settings.tls.cert}"
           "key.pem:${cfg.settings.tls.key}"
-        ];
+        ]
+        ++ lib.mapAttrsToList (name: path: "${name}:${path}") cfg.notify.credentials;
         User = "cm-agent";
         Group = "cm-agent";
         # /var/lib/cm-agent, owned by the static user: nothing else is
@@ -497,6 +559,11 @@ in
           "char-nvidia-frontend"
           "char-nvidia-uvm"
         ];
+        # Notifications need nothing more: SMTP and HTTP are TCP over
+        # AF_INET/AF_INET6, which serving QUIC already needs; names resolve
+        # through nscd (AF_UNIX) or DNS (AF_INET*); the agent has its TLS
+        # roots built in. There is no IPAddressDeny to loosen, so routes
+        # change nothing here.
         RestrictAddressFamilies = [
           "AF_INET"
           "AF_INET6"

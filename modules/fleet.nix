@@ -9,6 +9,12 @@
 let
   cfg = config.cm.fleet;
   me = cfg.hosts.${config.networking.hostName} or null;
+  alerting = import ./alert-options.nix { inherit lib; };
+  # The fleet's values as defaults of every leaf (a rule's threshold, a
+  # route's URLs, a credential's path), so that a host's own rules and
+  # routes merge with the fleet's by name and a host's value of one field
+  # wins over the fleet's.
+  asDefaults = v: if lib.isAttrs v then lib.mapAttrs (_: asDefaults) v else lib.mkDefault v;
 in
 {
   options.cm.fleet = {
@@ -42,6 +48,10 @@ in
       description = "Every host of the fleet, by host name.";
     };
 
+    alerts = alerting.alertsOptions "on every agent host of the fleet (merged with each host's {option}`services.cm-agent.alerts`)";
+
+    notify = alerting.notifyOptions "from every agent host of the fleet (merged with each host's {option}`services.cm-agent.notify`)";
+
     secretsDir = lib.mkOption {
       type = lib.types.str;
       default = "/run/secrets/cm";
@@ -62,6 +72,8 @@ in
           cert = lib.mkDefault "${cfg.secretsDir}/${config.networking.hostName}.pem";
           key = lib.mkDefault "${cfg.secretsDir}/${config.networking.hostName}.key";
         };
+        alerts = asDefaults cfg.alerts;
+        notify = asDefaults cfg.notify;
       };
     })
     (lib.mkIf config.programs.cm-dashboard.enable {

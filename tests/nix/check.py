@@ -140,9 +140,105 @@ check("/metrics enabled with TLS on all addresses, its TCP port opened",
 check("plain /metrics off loopback is an assertion",
       any("plain HTTP is served on loopback only" in a for a in r["plainMetricsElsewhere"]["assertions"]))
 
+
+# Alerts and notifications: the agent's [alerts] and [notify] tables exactly.
+check("no alert or notify table unless configured: the agent's defaults hold",
+      "alerts" not in d["finalSettings"] and "notify" not in d["finalSettings"])
+a = r["withAlerts"]
+smtp = "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
+check("alert options become [alerts] exactly: spans as strings, unset keys left out, rules by name, a disabled rule dropped",
+      a["finalSettings"]["alerts"] == {
+          "builtin": {"for": "0s", "keep_firing_for": "1m", "route": "pager"},
+          "flap_window": "5m", "flap_changes": 4,
+          "rules": [
+              {"name": "backups-stale", "backup": "restic-*", "no_success_for": "26h", "severity": "critical", "route": "pager"},
+              {"name": "disks-fill", "series": "fs.*.used_percent", "full_within": "7d"},
+              {"name": "low-memory", "series": "memory.available_bytes", "warn": 1073741824, "below": True, "match": "all", "notify": False},
+              {"name": "no-gpu", "series": "gpu.*.temperature_celsius", "absent_for": "10m"},
+              {"name": "scratch-and-memory", "condition": "scratch-full and not low-memory", "severity": "critical"},
+              {"name": "scratch-full", "series": "fs./srv/scratch.used_percent", "warn": 50, "crit": 90.5, "clear": 40, "below": False,
+               "for": "30s", "keep_firing_for": "1m", "match": "any", "route": "ops", "notify": True},
+          ]})
+check("notify options become [notify] exactly, routes as [[notify.routes]] with their URLs",
+      a["finalSettings"]["notify"] == {
+          "default_route": "ops", "group_wait": "10s",
+          "routes": [
+              {"name": "ops", "urls": [smtp, "ntfy://ntfy.example.org/cm-alerts"]},
+              {"name": "pager", "urls": ["ntfy://ntfy.example.org/cm-pager?token_file=/run/credentials/cm-agent.service/ntfy-token"],
+               "repeat": "0s", "send_resolved": False},
+          ]})
+check("a valid alert configuration fails no assertion", a["assertions"] == [])
+ac = a["service"]["serviceConfig"]
+check("notify credentials become LoadCredential after the TLS files",
+      ac["LoadCredential"] == ["ca.pem:/run/secrets/cm/ca.pem", "cert.pem:/run/secrets/cm/srv01.pem", "key.pem:/run/secrets/cm/srv01.key",
+                               "ntfy-token:/run/secrets/ntfy", "smtp-password:/run/secrets/smtp"])
+check("with routes the agent can still reach SMTP and HTTP servers (IPv4, IPv6, no address filter, no private network)",
+      {"AF_INET", "AF_INET6"} <= set(ac["RestrictAddressFamilies"]) and "IPAddressDeny" not in ac and "PrivateNetwork" not in ac
+      and ac["CapabilityBoundingSet"] == "")
+check("a rule's route that is not declared is an assertion naming the rule, the route and the routes",
+      r["unknownRoute"]["assertions"] == [
+          'services.cm-agent.alerts.rules.scratch-full.route = "pager" is no route of services.cm-agent.notify.routes (declared: ops); cm.fleet.notify.routes are declared there too.'])
+check("a builtin route with no routes at all is an assertion",
+      r["noRoutes"]["assertions"] == [
+          'services.cm-agent.alerts.builtin.route = "ops" is no route of services.cm-agent.notify.routes (none is declared); cm.fleet.notify.routes are declared there too.'])
+check("two routes and no defaultRoute is an assertion (attribute sets have no first)",
+      len(r["twoRoutesNoDefault"]["assertions"]) == 1 and "set services.cm-agent.notify.defaultRoute" in r["twoRoutesNoDefault"]["assertions"][0])
+si = r["secretInUrl"]["assertions"]
+check("a password in a URL's user info or a token= parameter is an assertion that does not print it; password_file= is fine",
+      len(si) == 2 and "URL 1 has a password" in si[0] and "URL 2 has a password" in si[1] and not any("hunter2" in m or "abc" in m for m in si))
+bc = r["badCredentials"]["assertions"]
+check("credentials: the agent's own names, a slash, a store path, a relative path are assertions",
+      len(bc) == 4 and all(any(f"notify.credentials.{n} =" in m for m in bc) for n in ("key.pem", "a/b", "in-store", "relative")))
+fa = r["fleetAlerts"]
+check("an agent of the fleet takes the fleet's rules and routes, merged with its own by name; its own values win, enable = false drops one",
+      fa["finalSettings"]["alerts"] == {
+          "builtin": {"for": "2m"},
+          "rules": [
+              {"name": "disks-fill", "series": "fs.*.used_percent", "full_within": "7d"},
+              {"name": "hot-cpu", "series": "cpu.temperature_celsius", "warn": 85, "crit": 100},
+              {"name": "scratch-full", "series": "fs./srv/scratch.used_percent", "crit": 90, "route": "srv01-owner"},
+          ]}
+      and fa["finalSettings"]["notify"] == {
+          "default_route": "ops",
+          "routes": [{"name": "ops", "urls": [smtp]}, {"name": "srv01-owner", "urls": ["ntfy://ntfy.example.org/srv01"]}]}
+      and fa["assertions"] == [])
+check("the fleet's credentials reach the agent's unit",
+      "smtp-password:/run/secrets/cm/smtp-password" in fa["service"]["serviceConfig"]["LoadCredential"])
+rule_span_err = (out / "badRuleSpan.err").read_text()
+check("a rule's span that is no span is the module's type error", "alerts.rules.scratch-full.for" in rule_span_err and "soon" in rule_span_err)
+match_err = (out / "badMatch.err").read_text()
+check("a rule's match other than any/all is the module's type error", "alerts.rules.scratch-full.match" in match_err and "most" in match_err)
+
 # The generated settings, as TOML, must satisfy the agent itself.
-for name, settings in [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"]), ("withMetrics", m["finalSettings"])]:
-    path = out / f"{name}.toml"
+# An agent from before alerts rejects [alerts] or [notify] (deny_unknown_fields):
+# then what it cannot read is left out, and the output says so.
+def agent_reads(table):
+    probe = out / f"probe-{table}.toml"
+    probe.write_text(to_toml(d["finalSettings"]) + f"\n\n[{table}]\n")
+    return subprocess.run([agent, "check-config", "--no-files", str(probe)], capture_output=True).returncode == 0
+
+
+def without_routes(settings):
+    """The settings with [notify] and every route left out."""
+    s = json.loads(json.dumps(settings))
+    s.pop("notify", None)
+    s["alerts"].get("builtin", {}).pop("route", None)
+    for rule in s["alerts"].get("rules", []):
+        rule.pop("route", None)
+    return s
+
+
+toml_cases = [("defaults", d["finalSettings"]), ("withJobs", w), ("noSmart", n["settings"]), ("nvidiaHost", v["finalSettings"]), ("withMetrics", m["finalSettings"])]
+alert_cases = [("withAlerts", a["finalSettings"]), ("fleetAlerts", fa["finalSettings"])]
+if agent_reads("alerts") and agent_reads("notify"):
+    toml_cases += alert_cases
+elif agent_reads("alerts"):
+    print(f"SKIP [notify] and routes in the withAlerts and fleetAlerts TOML: {agent} predates [notify]")
+    toml_cases += [(f"{name} without routes", without_routes(s)) for name, s in alert_cases]
+else:
+    print(f"SKIP cm-agent check-config of the withAlerts and fleetAlerts TOML: {agent} predates [alerts] and [notify]")
+for name, settings in toml_cases:
+    path = out / f"{name.replace(' ', '-')}.toml"
     path.write_text(to_toml(settings) + "\n")
     res = subprocess.run([agent, "check-config", "--no-files", str(path)], capture_output=True, text=True)
     check(f"cm-agent check-config --no-files accepts the {name} TOML", res.returncode == 0)

@@ -250,6 +250,153 @@ let
         };
       }
     ]).config;
+
+  # Alert rules of every kind and every key, two routes, a secret.
+  withAlerts = agent {
+    services.cm-agent.alerts = {
+      builtin = {
+        for = "0s";
+        keepFiringFor = "1m";
+        route = "pager";
+      };
+      flapWindow = "5m";
+      flapChanges = 4;
+      rules = {
+        scratch-full = {
+          series = "fs./srv/scratch.used_percent";
+          warn = 50;
+          crit = 90.5;
+          clear = 40;
+          below = false;
+          for = "30s";
+          keepFiringFor = "1m";
+          match = "any";
+          route = "ops";
+          notify = true;
+        };
+        low-memory = {
+          series = "memory.available_bytes";
+          warn = 1073741824;
+          below = true;
+          match = "all";
+          notify = false;
+        };
+        scratch-and-memory = {
+          condition = "scratch-full and not low-memory";
+          severity = "critical";
+        };
+        disks-fill = {
+          series = "fs.*.used_percent";
+          fullWithin = "7d";
+        };
+        no-gpu = {
+          series = "gpu.*.temperature_celsius";
+          absentFor = "10m";
+        };
+        backups-stale = {
+          backup = "restic-*";
+          noSuccessFor = "26h";
+          severity = "critical";
+          route = "pager";
+        };
+        dropped = {
+          series = "cpu.load1";
+          crit = 64;
+          enable = false;
+        };
+      };
+    };
+    services.cm-agent.notify = {
+      defaultRoute = "ops";
+      groupWait = "10s";
+      routes.ops.urls = [
+        "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
+        "ntfy://ntfy.example.org/cm-alerts"
+      ];
+      routes.pager = {
+        urls = [ "ntfy://ntfy.example.org/cm-pager?token_file=/run/credentials/cm-agent.service/ntfy-token" ];
+        repeat = "0s";
+        sendResolved = false;
+      };
+      credentials = {
+        smtp-password = "/run/secrets/smtp";
+        ntfy-token = "/run/secrets/ntfy";
+      };
+    };
+  };
+  # What a mistaken alert configuration fails with.
+  unknownRoute = agent {
+    services.cm-agent.alerts.rules.scratch-full = {
+      series = "fs./srv/scratch.used_percent";
+      crit = 90;
+      route = "pager";
+    };
+    services.cm-agent.notify.routes.ops.urls = [ "ntfy://ntfy.example.org/cm-alerts" ];
+  };
+  noRoutes = agent { services.cm-agent.alerts.builtin.route = "ops"; };
+  twoRoutesNoDefault = agent {
+    services.cm-agent.notify.routes = {
+      ops.urls = [ "ntfy://ntfy.example.org/ops" ];
+      dev.urls = [ "ntfy://ntfy.example.org/dev" ];
+    };
+  };
+  secretInUrl = agent {
+    services.cm-agent.notify.routes.ops.urls = [
+      "smtp://cm:hunter2@mail.example.org:587/?to=ops@example.org"
+      "ntfy://ntfy.example.org/cm?token=abc"
+      "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
+    ];
+  };
+  badCredentials = agent {
+    services.cm-agent.notify.credentials = {
+      "key.pem" = "/run/secrets/other.key";
+      "a/b" = "/run/secrets/x";
+      in-store = "/nix/store/abc-password";
+      relative = "secrets/x";
+    };
+  };
+  # A fleet's rules and routes, and a host's own, on one of its agents.
+  fleetAlerts =
+    (eval [
+      {
+        networking.hostName = "srv01";
+        cm.fleet.hosts.srv01.address = "192.168.1.10";
+        cm.fleet.alerts = {
+          builtin.for = "2m";
+          rules = {
+            disks-fill = {
+              series = "fs.*.used_percent";
+              fullWithin = "7d";
+            };
+            hot-cpu = {
+              series = "cpu.temperature_celsius";
+              warn = 85;
+              crit = 95;
+            };
+            no-backup = {
+              backup = "*";
+              noSuccessFor = "26h";
+            };
+          };
+        };
+        cm.fleet.notify = {
+          defaultRoute = "ops";
+          routes.ops.urls = [ "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password" ];
+          credentials.smtp-password = "/run/secrets/cm/smtp-password";
+        };
+        # srv01's own: a rule, a route, a hotter CPU, no dead-man's switch.
+        services.cm-agent.alerts = {
+          rules.scratch-full = {
+            series = "fs./srv/scratch.used_percent";
+            crit = 90;
+            route = "srv01-owner";
+          };
+          rules.hot-cpu.crit = 100;
+          rules.no-backup.enable = false;
+        };
+        services.cm-agent.notify.routes.srv01-owner.urls = [ "ntfy://ntfy.example.org/srv01" ];
+      }
+    ]).config;
   bad = {
     badPort = {
       services.cm-agent = {
@@ -270,6 +417,20 @@ let
         enable = true;
         settings.tls = tls;
         settings.history.retention_raw = "forever";
+      };
+    };
+    badRuleSpan = {
+      services.cm-agent = {
+        enable = true;
+        settings.tls = tls;
+        alerts.rules.scratch-full.for = "soon";
+      };
+    };
+    badMatch = {
+      services.cm-agent = {
+        enable = true;
+        settings.tls = tls;
+        alerts.rules.scratch-full.match = "most";
       };
     };
     badThreshold = {
@@ -330,6 +491,21 @@ else
   keyInStore.assertions = failedAssertions keyInStore;
   badPort = errorOf [ bad.badPort ];
   badInterval = errorOf [ bad.badInterval ];
+  withAlerts = {
+    finalSettings = withAlerts.services.cm-agent.finalSettings;
+    service = withAlerts.systemd.services.cm-agent;
+    assertions = failedAssertions withAlerts;
+  };
+  unknownRoute.assertions = failedAssertions unknownRoute;
+  noRoutes.assertions = failedAssertions noRoutes;
+  twoRoutesNoDefault.assertions = failedAssertions twoRoutesNoDefault;
+  secretInUrl.assertions = failedAssertions secretInUrl;
+  badCredentials.assertions = failedAssertions badCredentials;
+  fleetAlerts = {
+    finalSettings = fleetAlerts.services.cm-agent.finalSettings;
+    service = fleetAlerts.systemd.services.cm-agent;
+    assertions = failedAssertions fleetAlerts;
+  };
   fleet = {
     agentEnabled = fleet.services.cm-agent.enable;
     agentTls = fleet.services.cm-agent.settings.tls;

@@ -26,7 +26,7 @@ evaluate() {
 }
 
 evaluate "" > "$out/report.json"
-for case in badPort badInterval badThreshold badSpan; do
+for case in badPort badInterval badThreshold badSpan badRuleSpan badMatch; do
   if evaluate "case = \"$case\";" > /dev/null 2> "$out/$case.err"; then
     echo "FAIL: $case evaluated without an error" >&2; exit 1
   fi
