@@ -25,8 +25,8 @@ in
         services.cm-agent.alerts.builtin.for = "0s";
         services.cm-agent.notify.groupWait = "1s";
         # Declared once for the fleet, as a real fleet would.
-        # (The sink takes mail without a login or TLS: plain SMTP on 1025.)
-        cm.fleet.notify.routes.ops.urls = [ "smtp://mail:1025/?to=ops@example.org" ];
+        # (The sink takes mail without a login or TLS: plain SMTP on 1025, `tls=none`.)
+        cm.fleet.notify.routes.ops.urls = [ "smtp://mail:1025/?to=ops@example.org&tls=none" ];
         # A secret as a deployment tool leaves it: root's, outside the store.
         environment.etc."cm-test/smtp-password" = {
           text = "not-a-real-password";

@@ -93,7 +93,7 @@ in
       route = nullOr types.str "The route built-in alerts go to; `null`: the default route.";
     };
     flapWindow = nullOr span "The window in which an alert's state changes are counted (TOML `flap_window`); `null`: the agent's default, `10m`.";
-    flapChanges = nullOr types.ints.positive "State changes within `flapWindow` from which an alert is flapping (TOML `flap_changes`); `null`: the agent's default, 6.";
+    flapChanges = nullOr types.ints.positive "State changes within `flapWindow` from which an alert is flapping (TOML `flap_changes`); `null`: the agent's default, 4 (at least 2).";
     rules = mkOption {
       type = types.attrsOf rule;
       default = { };
