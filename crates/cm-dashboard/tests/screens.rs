@@ -153,6 +153,31 @@ fn with_no_color_the_selected_row_is_marked_on_every_key_press() {
 /// `cm-agent run`) would let this test check an active row too; until the
 /// agent's config takes rules, it checks the empty view and the fetch.
 #[test]
+fn an_alert_firing_on_a_real_agent_is_in_the_overview_the_host_view_and_the_alerts_view() {
+    let Some(t) = Tmux::start("alert-fires", 100, 30) else { return };
+    let fleet = Fleet::new("alert-fires");
+    let port = free_port();
+    let rule = "[alerts.builtin]\nenable = false\n[[alerts.rules]]\nname = \"has-memory\"\nseries = \"memory.total_bytes\"\nwarn = 1\n";
+    let _agent = Agent::with_config(&format!("{}{rule}", fleet.agent_config("srv01", port)));
+    let config = fleet.dashboard_config(&[("srv01", port, "server")]);
+    t.start_program(&format!("{} --config {}", env!("CARGO_BIN_EXE_cm-dashboard"), config.display()));
+    // The overview says which alert made the host yellow.
+    let screen = t.wait_for("has-memory memory.total_", |_| true);
+    assert!(screen.lines().any(|l| l.contains("srv01") && l.contains("warn")), "{screen}");
+    t.keys(&["a"]);
+    // Active, and its firing in the recent list (read from the agent's store).
+    let screen =
+        t.wait_for("1 firing", |s| s.matches("has-memory").count() >= 2 && !s.contains("loading the alert history"));
+    assert!(screen.contains("firing"), "{screen}");
+    t.keys(&["Escape"]);
+    t.wait_for("cm-dashboard ── fleet", |_| true);
+    t.keys(&["Enter"]);
+    t.wait_for("memory.total_bytes = ", |s| s.contains("Alerts"));
+    t.keys(&["q"]);
+    t.wait_for("exit=0", |_| true);
+}
+
+#[test]
 fn the_alerts_view_asks_a_real_agent_and_goes_back() {
     let Some(t) = Tmux::start("alerts", 80, 24) else { return };
     let (_fleet, _agent, config) = fleet("alerts");
