@@ -211,6 +211,22 @@ fn a_port_where_nothing_listens_is_connection_refused() {
 }
 
 #[test]
+fn tls_against_a_plain_server_fails_as_tls_and_says_so() {
+    let Some(r) = receiver("tls") else { return };
+    let starttls = target(&format!("smtp://127.0.0.1:{}/?to=a@example.org&tls=starttls", r.smtp));
+    let e = notify::send(&starttls, &alert("t"), TIMEOUT).unwrap_err();
+    assert!(matches!(e, SendError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
+    let implicit = target(&format!("smtp://127.0.0.1:{}/?to=a@example.org&tls=implicit", r.smtp));
+    let e = notify::send(&implicit, &alert("t"), TIMEOUT).unwrap_err();
+    assert!(matches!(e, SendError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("TLS failed with 127.0.0.1:"), "{e}");
+    let https = target(&format!("https://127.0.0.1:{}/hook", r.http));
+    let e = notify::send(&https, &alert("t"), TIMEOUT).unwrap_err();
+    assert!(matches!(e, SendError::Tls { .. }), "{e:?}");
+}
+
+#[test]
 fn a_server_that_never_answers_is_a_timeout() {
     // The kernel completes the connection into the backlog; nobody reads or greets.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -26,7 +26,7 @@ pub enum SendError {
     Timeout { target: String, addr: String, secs: u64 },
     #[error("{target}: cannot connect to {addr}: {reason}")]
     Connect { target: String, addr: String, reason: String },
-    #[error("{target}: TLS failed with {addr}: {reason} (for port 465 use tls=implicit; tls=none only for a relay on a trusted network)")]
+    #[error("{target}: TLS failed with {addr}: {reason}")]
     Tls { target: String, addr: String, reason: String },
     #[error(
         "{target}: the server refused the password for {user}: {code} {text}; check the user and the password file"
@@ -267,6 +267,10 @@ fn io_error(target: String, addr: String, timeout: Duration, e: &std::io::Error)
         ErrorKind::TimedOut | ErrorKind::WouldBlock => {
             SendError::Timeout { target, addr, secs: timeout.as_secs().max(1) }
         }
+        // rustls reports a failed handshake through the stream, as I/O.
+        _ if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            SendError::Tls { target, addr, reason: e.to_string() }
+        }
         _ => SendError::Connect { target, addr, reason: e.to_string() },
     }
 }
@@ -318,6 +322,20 @@ fn smtp_error(
     SendError::Other { target, reason: e.to_string() }
 }
 
+/// A TLS failure with SMTP says which `tls=` goes with which port.
+fn tls_hint(e: SendError) -> SendError {
+    match e {
+        SendError::Tls { target, addr, reason } => SendError::Tls {
+            target,
+            addr,
+            reason: format!(
+                "{reason} (tls=implicit is for port 465, starttls for 587, none for a relay on a trusted network)"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// The sender: `from=`, else the login when it is an address, else
 /// `cm-agent@HOST` for the host the message is about.
 fn sender(smtp: &Smtp, host: &str) -> Address {
@@ -361,7 +379,7 @@ fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> 
     let from = sender(smtp, &msg.host);
     let bytes = email(smtp, msg, &from).map_err(|reason| SendError::Other { target: target.redacted(), reason })?;
     let hello = ClientId::Domain(msg.host.clone());
-    let fail = |step, e| smtp_error(target, &addr, timeout, step, e);
+    let fail = |step, e| tls_hint(smtp_error(target, &addr, timeout, step, e));
     let tls = match smtp.tls {
         Tls::Plain => None,
         Tls::StartTls | Tls::Implicit => {
@@ -377,7 +395,7 @@ fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> 
             return Err(SendError::Tls {
                 target: target.redacted(),
                 addr,
-                reason: "the server does not offer STARTTLS".into(),
+                reason: "the server does not offer STARTTLS (tls=none for a relay on a trusted network)".into(),
             });
         }
         conn.starttls(params, &hello).map_err(|e| fail(Step::StartTls, e))?;
