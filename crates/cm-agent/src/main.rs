@@ -241,8 +241,11 @@ enum Notify {
     /// configuration is wrong.
     Test {
         /// The agent's TOML configuration, with its [notify] section.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[arg(value_name = "CONFIG", required_unless_present = "config")]
+        file: Option<PathBuf>,
+        /// The configuration, as `run --config` names it (instead of CONFIG).
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        config: Option<PathBuf>,
         /// Only this route (default: every route).
         #[arg(long, value_name = "NAME")]
         route: Option<String>,
@@ -261,8 +264,9 @@ enum Inspect {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Notify(Notify::Test { config, route }) = &cli.command {
-        return notify_test(config, route.as_deref());
+    if let Command::Notify(Notify::Test { file, config, route }) = &cli.command {
+        let Some(path) = file.as_ref().or(config.as_ref()) else { unreachable!("clap requires CONFIG or --config") };
+        return notify_test(path, route.as_deref());
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

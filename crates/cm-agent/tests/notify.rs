@@ -255,7 +255,7 @@ fn notify_test_says_ok_for_a_working_route_and_fail_with_the_reason_for_a_dead_o
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let out = common::agent_bin().args(["notify", "test", "--config"]).arg(&config).args(args).output().unwrap();
+        let out = common::agent_bin().args(["notify", "test"]).args(args).arg(&config).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -280,6 +280,8 @@ fn notify_test_says_ok_for_a_working_route_and_fail_with_the_reason_for_a_dead_o
 
     let (code, stdout, _) = run(&["--route", "ops"]);
     assert_eq!((code, stdout.lines().count()), (Some(0), 2), "{stdout}");
+    let out = common::agent_bin().args(["notify", "test", "--route", "ops", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "--config FILE as well as CONFIG");
 
     let (code, _, stderr) = run(&["--route", "pager"]);
     assert_eq!(code, Some(2), "{stderr}");
