@@ -89,6 +89,9 @@ enum Command {
     /// The fleet's certificates.
     #[command(subcommand)]
     Pki(Pki),
+    /// Alert notifications.
+    #[command(subcommand)]
+    Notify(Notify),
     /// Print a shell's completions for cm-agent: `cm-agent completions bash > /etc/bash_completion.d/cm-agent`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -235,6 +238,24 @@ fn parse_name(name: &str) -> Result<String, String> {
 }
 
 #[derive(Subcommand)]
+enum Notify {
+    /// Send a test notification to every target of a route (or of every
+    /// route) and print how each went: exit 1 if one failed, 2 if the
+    /// configuration is wrong.
+    Test {
+        /// The agent's TOML configuration, with its [notify] section.
+        #[arg(value_name = "CONFIG", required_unless_present = "config")]
+        file: Option<PathBuf>,
+        /// The configuration, as `run --config` names it (instead of CONFIG).
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        config: Option<PathBuf>,
+        /// Only this route (default: every route).
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Inspect {
     /// Parse `smartctl --json` output (`smartctl -x --json /dev/sda > FILE.json`)
     /// and print the drive's figures and verdict, with the reasons, as JSON.
@@ -245,7 +266,12 @@ enum Inspect {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Notify(Notify::Test { file, config, route }) = &cli.command {
+        let Some(path) = file.as_ref().or(config.as_ref()) else { unreachable!("clap requires CONFIG or --config") };
+        return notify_test(path, route.as_deref());
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cm-agent: {e:#}");
@@ -321,6 +347,7 @@ fn run(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
+        Command::Notify(Notify::Test { .. }) => unreachable!("handled in main, for its exit codes"),
         Command::CheckConfig { file, no_files } => {
             let config = AgentConfig::load(&file)?;
             if no_files {
@@ -444,6 +471,75 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `notify test`: 0 when every target took the message, 1 when one did
+/// not, 2 when the configuration is wrong.
+fn notify_test(path: &std::path::Path, only: Option<&str>) -> ExitCode {
+    use cm_agent::notify;
+    let routes = match read_notify(path) {
+        Ok((host, section)) => section.validate().map(|routes| (host, routes)),
+        Err(e) => Err(e),
+    };
+    let (host, routes) = match routes {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("cm-agent: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<&str> = routes.routes.iter().map(|r| r.name.as_str()).collect();
+    let chosen: Vec<&notify::Route> = match only {
+        Some(name) => match routes.route(Some(name)) {
+            Some(route) => vec![route],
+            None => {
+                let known = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                eprintln!("cm-agent: {}: --route {name}: no route has this name (routes: {known})", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => routes.routes.iter().collect(),
+    };
+    if chosen.is_empty() {
+        eprintln!("cm-agent: {}: no [[notify.routes]]: there is nothing to test", path.display());
+        return ExitCode::from(2);
+    }
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let mut failed = false;
+    for route in chosen {
+        let msg = notify::test_message(&host, &route.name, &format!("test-{host}-{now_ms}"));
+        for target in &route.targets {
+            match notify::send(target, &msg, std::time::Duration::from_secs(10)) {
+                Ok(()) => println!("ok   {} {}", route.name, target.redacted()),
+                Err(e) => {
+                    failed = true;
+                    println!("FAIL {} {e}", route.name);
+                }
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The host name and the `[notify]` section of the agent's configuration.
+// Read apart from AgentConfig until it carries `notify`; then this is
+// `AgentConfig::load(path)?` and its `host_name()` and `notify`.
+fn read_notify(path: &std::path::Path) -> Result<(String, cm_agent::notify::NotifyConfig), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let host = match table.get("host").and_then(toml::Value::as_str) {
+        Some(host) => host.to_string(),
+        None => cm_collect::host::collect(&cm_agent::SysRoot::live()).map_or_else(|_| "unknown".into(), |h| h.hostname),
+    };
+    let section = match table.remove("notify") {
+        Some(value) => value.try_into().map_err(|e| format!("[notify]: {e}"))?,
+        None => cm_agent::notify::NotifyConfig::default(),
+    };
+    Ok((host, section))
 }
 
 /// The fleet CA in the directory made by `pki init`.
