@@ -87,6 +87,7 @@ impl Alerting {
     /// history file in `dir` (opened by the store first); without one, in
     /// memory, and the snapshot says notifications do not survive a restart.
     pub fn start(
+        host: &str,
         rules: Rules,
         routing: Routing,
         transport: impl Transport,
@@ -121,7 +122,7 @@ impl Alerting {
             shared: shared.clone(),
             log,
             targets: HashMap::new(),
-            host: String::new(),
+            host: host.to_string(),
             expired_at: 0,
         };
         let tx = match std::thread::Builder::new().name("notify".into()).spawn(move || notifier.run(rx)) {
@@ -307,10 +308,10 @@ impl Notifier {
                     };
                     state.retry_at_ms = now + backoff.as_millis() as i64;
                     if state.error.as_deref() != Some(&f.why) {
+                        // The reason names the target already.
                         (self.log)(&format!(
-                            "notify {} {}: {} (trying again in {} s; {} waiting)",
+                            "notify {}: {} (trying again in {} s; {} waiting)",
                             batch[0].route,
-                            self.transport.redact(target),
                             f.why,
                             backoff.as_secs(),
                             queued.len()
@@ -321,7 +322,17 @@ impl Notifier {
                 }
             }
         }
-        self.publish(&by_target, now);
+        // What is still waiting, now that some of it went.
+        match self.journal.unsent() {
+            Ok(left) => {
+                let mut waiting: HashMap<String, u32> = HashMap::new();
+                for q in left {
+                    *waiting.entry(q.target).or_default() += 1;
+                }
+                self.publish(&waiting, now);
+            }
+            Err(e) => (self.log)(&format!("notify: cannot read the outbox: {e}")),
+        }
         if next == i64::MAX {
             // Nothing queued: the next work wakes the thread; expiry runs hourly.
             Duration::from_secs(3600)
@@ -331,17 +342,17 @@ impl Notifier {
     }
 
     /// Puts each target's state where the snapshot takes it from.
-    fn publish(&self, queued: &[(String, Vec<Queued>)], now: i64) {
+    fn publish(&self, waiting: &HashMap<String, u32>, now: i64) {
         let mut out = Vec::new();
         for (route, targets) in &self.routing.targets {
             for target in targets {
                 let state = self.targets.get(target);
-                let waiting = queued.iter().find(|(t, _)| t == target).map_or(0, |(_, q)| q.len());
+                let queued = waiting.get(target).copied().unwrap_or(0);
                 let failing = state.and_then(|s| s.error.clone());
                 out.push(NotifierStatus {
                     route: route.clone(),
                     target: self.transport.redact(target),
-                    queued: waiting as u32,
+                    queued,
                     last_sent_ms: state.and_then(|s| s.last_sent_ms),
                     retry_ms: failing.as_ref().and(state).map(|s| s.retry_at_ms.max(now) as u64),
                     error: failing,
@@ -358,23 +369,49 @@ impl Notifier {
 /// Starts alerting as `config` asks: the rules, the routes, the transports.
 pub fn start(config: &crate::config::AgentConfig, dir: Option<&Path>) -> anyhow::Result<Alerting> {
     let rules = config.alert_rules()?;
-    Ok(Alerting::start(rules, Routing::default(), Unrouted, dir, unix_ms() as u64, |line| {
-        eprintln!("cm-agent: {line}")
-    }))
+    let routes = config.routes()?;
+    let routing = Routing {
+        targets: config.notify.routes.iter().map(|r| (r.name.clone(), r.urls.clone())).collect(),
+        group_wait: routes.group_wait,
+    };
+    let log = |line: &str| eprintln!("cm-agent: {line}");
+    Ok(Alerting::start(&config.host_name(), rules, routing, Transports, dir, unix_ms() as u64, log))
 }
 
-/// With no routes there is nothing to send.
-struct Unrouted;
+/// How long one message may take to reach its target.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
-impl Transport for Unrouted {
-    fn send(&self, target: &str, _: &str, _: &[Queued]) -> Result<(), Failure> {
-        Err(Failure { why: format!("{target} is not a configured route's target"), permanent: true })
+/// The real transports: SMTP and the webhooks of [`crate::notify`].
+struct Transports;
+
+impl Transport for Transports {
+    fn send(&self, target: &str, host: &str, items: &[Queued]) -> Result<(), Failure> {
+        use crate::notify::{compose, send, Item, Target};
+        // The outbox keeps the URL as configured when it was queued; it is
+        // parsed again here, so a message queued before a restart still goes.
+        let target = Target::parse(target).map_err(|why| Failure { why, permanent: true })?;
+        let parsed: Vec<Item> = items.iter().filter_map(|q| serde_json::from_str(&q.item).ok()).collect();
+        if parsed.is_empty() {
+            // Nothing this version can read: marked sent rather than retried for days.
+            return Ok(());
+        }
+        // The same notifications make the same id, so a message sent again is known as the same one.
+        let (first, last) = (items[0].id, items[items.len() - 1].id);
+        let message = compose(host, &parsed, &format!("cm-{host}-{first}-{last}"));
+        send(&target, &message, SEND_TIMEOUT).map_err(|e| Failure { why: e.to_string(), permanent: e.is_permanent() })
     }
+
     fn redact(&self, target: &str) -> String {
-        target.to_string()
+        crate::notify::Target::parse(target).map_or_else(|_| "(a URL that no longer parses)".into(), |t| t.redacted())
     }
-    fn item(&self, _: &Notice) -> String {
-        String::new()
+
+    fn item(&self, notice: &Notice) -> String {
+        let kind = match notice.kind {
+            crate::alerts::NoticeKind::Alert => crate::notify::Kind::Alert,
+            crate::alerts::NoticeKind::Repeat => crate::notify::Kind::Repeat,
+        };
+        let item = crate::notify::Item { kind, event: notice.event.clone() };
+        serde_json::to_string(&item).expect("an item serialises")
     }
 }
 

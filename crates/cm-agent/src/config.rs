@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// Alert rules: the built-in status rules and `[[alerts.rules]]`.
     #[serde(default)]
     pub alerts: crate::alerts::AlertsConfig,
+    /// Where alerts are notified: routes of target URLs.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
     /// The file this was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -548,12 +551,17 @@ impl AgentConfig {
     }
 
     fn alert_rules_at(&self, path: &Path) -> Result<crate::alerts::Rules, ConfigError> {
-        self.alerts.rules(self.delivery()).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        let delivery = self.routes_at(path)?.delivery();
+        self.alerts.rules(delivery).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
-    /// What the rules need to know of `[notify]`: each route's timing and the default route.
-    fn delivery(&self) -> crate::alerts::Delivery {
-        crate::alerts::Delivery::default()
+    /// The notification routes, checked; an error names the route and the key.
+    pub fn routes(&self) -> Result<crate::notify::Routes, ConfigError> {
+        self.routes_at(&self.source)
+    }
+
+    fn routes_at(&self, path: &Path) -> Result<crate::notify::Routes, ConfigError> {
+        self.notify.validate().map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
     /// The collector settings this file asks for, on the live machine.

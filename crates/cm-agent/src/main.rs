@@ -477,14 +477,11 @@ fn run(cli: Cli) -> Result<()> {
 /// not, 2 when the configuration is wrong.
 fn notify_test(path: &std::path::Path, only: Option<&str>) -> ExitCode {
     use cm_agent::notify;
-    let routes = match read_notify(path) {
-        Ok((host, section)) => section.validate().map(|routes| (host, routes)),
-        Err(e) => Err(e),
-    };
-    let (host, routes) = match routes {
+    let found = AgentConfig::load(path).and_then(|c| Ok((c.host_name(), c.routes()?)));
+    let (host, routes) = match found {
         Ok(found) => found,
         Err(e) => {
-            eprintln!("cm-agent: {}: {e}", path.display());
+            eprintln!("cm-agent: {e}");
             return ExitCode::from(2);
         }
     };
@@ -523,23 +520,6 @@ fn notify_test(path: &std::path::Path, only: Option<&str>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// The host name and the `[notify]` section of the agent's configuration.
-// Read apart from AgentConfig until it carries `notify`; then this is
-// `AgentConfig::load(path)?` and its `host_name()` and `notify`.
-fn read_notify(path: &std::path::Path) -> Result<(String, cm_agent::notify::NotifyConfig), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
-    let host = match table.get("host").and_then(toml::Value::as_str) {
-        Some(host) => host.to_string(),
-        None => cm_collect::host::collect(&cm_agent::SysRoot::live()).map_or_else(|_| "unknown".into(), |h| h.hostname),
-    };
-    let section = match table.remove("notify") {
-        Some(value) => value.try_into().map_err(|e| format!("[notify]: {e}"))?,
-        None => cm_agent::notify::NotifyConfig::default(),
-    };
-    Ok((host, section))
 }
 
 /// The fleet CA in the directory made by `pki init`.

@@ -42,6 +42,11 @@ fn skip(why: &str) -> Option<Receiver> {
 /// The receiver, its mail server taking user `cm` with password `good`;
 /// `None` (SKIPPED) when python3 or aiosmtpd is missing.
 fn receiver(tag: &str) -> Option<Receiver> {
+    receiver_with(tag, &[])
+}
+
+/// The receiver with more arguments (`--smtp-port N`, `--http-status N`).
+fn receiver_with(tag: &str, args: &[&str]) -> Option<Receiver> {
     let dir = std::env::temp_dir().join(format!("cm-notify-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -51,6 +56,7 @@ fn receiver(tag: &str) -> Option<Receiver> {
         .arg(&script)
         .args(["--user", "cm", "--password", "good", "--log"])
         .arg(&log)
+        .args(args)
         .stdout(Stdio::piped())
         .spawn();
     let mut child = match spawned {
@@ -85,9 +91,19 @@ fn receiver(tag: &str) -> Option<Receiver> {
 }
 
 impl Receiver {
+    /// Every message received so far.
+    fn received(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
     /// The first message received for which `pred` holds.
     fn wait_for(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_within(TIMEOUT, what, pred)
+    }
+
+    fn wait_within(&self, limit: Duration, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
         loop {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
             let found = text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(&pred);
@@ -247,7 +263,7 @@ fn notify_test_says_ok_for_a_working_route_and_fail_with_the_reason_for_a_dead_o
     std::fs::write(
         &config,
         format!(
-            "host = \"srv01\"\n[notify]\n\
+            "host = \"srv01\"\n[tls]\nca = \"/run/secrets/ca.pem\"\ncert = \"/run/secrets/srv01.pem\"\nkey = \"/run/secrets/srv01.key\"\n[notify]\n\
              [[notify.routes]]\nname = \"ops\"\nurls = [\"smtp://127.0.0.1:{}/?to=ops@example.org&tls=none\", \"http://127.0.0.1:{}/hook\"]\n\
              [[notify.routes]]\nname = \"dead\"\nurls = [\"smtp://127.0.0.1:{dead}/?to=ops@example.org&tls=none\"]\n",
             r.smtp, r.http
@@ -287,8 +303,200 @@ fn notify_test_says_ok_for_a_working_route_and_fail_with_the_reason_for_a_dead_o
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--route pager: no route has this name (routes: ops, dead)"), "{stderr}");
 
-    std::fs::write(&config, "[notify]\n[[notify.routes]]\nname = \"ops\"\nurls = [\"smtp://h/\"]\n").unwrap();
+    let tls =
+        "[tls]\nca = \"/run/secrets/ca.pem\"\ncert = \"/run/secrets/srv01.pem\"\nkey = \"/run/secrets/srv01.key\"\n";
+    std::fs::write(&config, format!("{tls}[notify]\n[[notify.routes]]\nname = \"ops\"\nurls = [\"smtp://h/\"]\n"))
+        .unwrap();
     let (code, _, stderr) = run(&[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("notify.routes[0] (ops).urls[0]: no recipient"), "{stderr}");
+}
+
+// The agent's alerts, notified end to end: a real `cm-agent run`, its
+// notifier thread, its outbox, and the receiver's real servers.
+
+/// Mounts a tmpfs of `size` at a new directory for `tag` (root only);
+/// unmounted when dropped. `None` (SKIPPED) where none can be mounted.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(tag: &str, size: &str) -> Option<Tmpfs> {
+        let dir = std::env::temp_dir().join(format!("cm-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "cm-test"]).arg(&dir).status();
+        if !status.is_ok_and(|s| s.success()) {
+            println!("SKIPPED: cannot mount a tmpfs here (it needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A snapshot of the agent's for which `done` holds.
+fn snapshot_where(
+    agent: &common::Agent,
+    what: &str,
+    done: impl Fn(&cm_proto::HostSnapshot) -> bool,
+) -> cm_proto::HostSnapshot {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let endpoint = cm_net::tls::client(&agent.identity("laptop")).unwrap();
+        let mut sub =
+            cm_net::client::subscribe(&endpoint, agent.addr, "srv01", cm_net::Role::Dashboard, TIMEOUT).await.unwrap();
+        let deadline = Instant::now() + 4 * TIMEOUT;
+        loop {
+            assert!(Instant::now() < deadline, "no snapshot with {what}");
+            let snap = tokio::time::timeout(TIMEOUT, sub.next_snapshot()).await.unwrap().unwrap().unwrap();
+            if done(&snap) {
+                return snap;
+            }
+        }
+    })
+}
+
+fn count(r: &Receiver, kind: &str, needle: &str) -> usize {
+    let text = |m: &serde_json::Value| if kind == "smtp" { m["data"].to_string() } else { m["body"].to_string() };
+    r.received().iter().filter(|m| m["kind"] == kind && text(m).contains(needle)).count()
+}
+
+#[test]
+fn a_filesystem_over_its_threshold_is_mailed_and_posted_once_and_its_resolution_once() {
+    let Some(r) = receiver("fill") else { return };
+    let Some(fs) = Tmpfs::mount("fill", "1m") else { return };
+    let setup = common::Setup::new("notify-fill", 0.3, None, |_| {});
+    let mount = fs.0.display().to_string();
+    setup.append(&format!(
+        r#"
+[alerts.builtin]
+enable = false
+[[alerts.rules]]
+name = "scratch-full"
+series = "fs.{mount}.used_percent"
+warn = 50
+clear = 40
+[notify]
+group_wait = "1s"
+[[notify.routes]]
+name = "ops"
+urls = ["smtp://127.0.0.1:{}/?to=ops@example.org&tls=none", "http://127.0.0.1:{}/hook"]
+"#,
+        r.smtp, r.http
+    ));
+    let agent = setup.run();
+    std::fs::write(fs.0.join("fill"), vec![1u8; 700 * 1024]).unwrap();
+    r.wait_for("firing by mail", |m| m["kind"] == "smtp" && m["data"].to_string().contains("1 firing"));
+    r.wait_for("firing by webhook", |m| m["kind"] == "http" && m["body"].to_string().contains("firing"));
+    std::fs::remove_file(fs.0.join("fill")).unwrap();
+    r.wait_for("resolved by mail", |m| m["kind"] == "smtp" && m["data"].to_string().contains("resolved"));
+    r.wait_for("resolved by webhook", |m| m["kind"] == "http" && m["body"].to_string().contains("resolved"));
+    // Everything the agent had to say has been said: no target has anything waiting.
+    snapshot_where(&agent, "an empty outbox", |s| s.notifiers.len() == 2 && s.notifiers.iter().all(|n| n.queued == 0));
+    let messages = r.received();
+    assert_eq!(
+        messages.iter().filter(|m| m["kind"] == "smtp").count(),
+        2,
+        "one firing, one resolved mail: {messages:?}"
+    );
+    assert_eq!(
+        messages.iter().filter(|m| m["kind"] == "http").count(),
+        2,
+        "one firing, one resolved post: {messages:?}"
+    );
+    assert_eq!(count(&r, "smtp", "scratch-full"), 2);
+    let hook = r.wait_for("the webhook's JSON", |m| m["kind"] == "http");
+    let body: serde_json::Value = serde_json::from_str(hook["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["host"], "srv01");
+    assert_eq!(body["alerts"][0]["rule"], "scratch-full");
+    assert_eq!(body["alerts"][0]["instance"], format!("fs.{mount}.used_percent"));
+}
+
+#[test]
+fn a_mail_queued_while_the_server_is_down_is_sent_once_after_an_agent_restart() {
+    // The mail server's port, with nothing listening on it yet.
+    let port = common::free_tcp_port();
+    let setup = common::Setup::new("notify-down", 0.3, None, |_| {});
+    setup.append(&format!(
+        r#"
+[alerts.builtin]
+enable = false
+[[alerts.rules]]
+name = "has-memory"
+series = "memory.total_bytes"
+warn = 1
+[notify]
+group_wait = "1s"
+[[notify.routes]]
+name = "ops"
+urls = ["smtp://127.0.0.1:{port}/?to=ops@example.org&tls=none"]
+"#
+    ));
+    let mut agent = setup.run();
+    agent.wait_log("that the mail server is down", |l| l.contains("notify ops: smtp://") && l.contains("refused"));
+    let snap = snapshot_where(&agent, "the notifier's error", |s| s.notifiers.iter().any(|n| n.error.is_some()));
+    assert_eq!(snap.notifiers[0].queued, 1);
+    assert!(snap.notifiers[0].retry_ms.is_some());
+    let (status, _) = agent.stop();
+    assert!(status.success());
+
+    let agent = setup.run();
+    let port_arg = port.to_string();
+    let Some(r) = receiver_with("down", &["--smtp-port", &port_arg]) else { return };
+    // The restarted agent may have tried once before the server was up: its next try is within 15 s.
+    if r.received().is_empty() {
+        let deadline = Instant::now() + 4 * TIMEOUT;
+        while r.received().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!r.received().is_empty(), "no mail; the agent said: {}", agent.log());
+    }
+    snapshot_where(&agent, "the mail marked sent", |s| {
+        s.notifiers.first().is_some_and(|n| n.queued == 0 && n.last_sent_ms.is_some())
+    });
+    assert_eq!(r.received().len(), 1, "sent exactly once, and the restart told nothing new: {:?}", r.received());
+    assert!(r.received()[0]["data"].to_string().contains("has-memory"));
+}
+
+#[test]
+fn a_refused_password_and_an_unreachable_webhook_are_log_lines_and_notifier_errors_not_a_crash() {
+    let Some(r) = receiver("bad") else { return };
+    let setup = common::Setup::new("notify-bad", 0.3, None, |_| {});
+    let wrong = r.secret("wrong", "not-the-password\n");
+    let dead = common::free_tcp_port();
+    setup.append(&format!(
+        r#"
+[alerts.builtin]
+enable = false
+[[alerts.rules]]
+name = "has-memory"
+series = "memory.total_bytes"
+warn = 1
+[notify]
+group_wait = "1s"
+[[notify.routes]]
+name = "ops"
+urls = ["smtp://cm@127.0.0.1:{}/?to=ops@example.org&tls=none&password_file={}", "http://127.0.0.1:{dead}/hook"]
+"#,
+        r.smtp,
+        wrong.display()
+    ));
+    let agent = setup.run();
+    let log = agent.wait_log("the refused password", |l| l.contains("notify ops: smtp://") && l.contains("password"));
+    agent.wait_log("the dead webhook", |l| l.contains("notify ops: http://") && l.contains("refused"));
+    let snap = snapshot_where(&agent, "both notifier errors", |s| {
+        s.notifiers.len() == 2 && s.notifiers.iter().all(|n| n.error.is_some())
+    });
+    let smtp = snap.notifiers.iter().find(|n| n.target.starts_with("smtp://")).unwrap();
+    assert!(smtp.error.as_deref().unwrap().contains("refused the password for cm"), "{smtp:?}\n{log}");
+    assert!(smtp.error.as_deref().unwrap().contains("535"), "{smtp:?}");
+    assert!(!smtp.target.contains("not-the-password"));
+    // Still serving, and the alert is still in the snapshot.
+    assert!(snap.alerts.iter().any(|a| a.rule == "has-memory"));
+    assert!(r.received().is_empty());
 }
