@@ -421,10 +421,13 @@ mod tests {
     use crate::alerts::NoticeKind;
     use cm_proto::{AlertState, Status};
 
+    /// Each message: its target and its items.
+    type Sent = Vec<(String, Vec<String>)>;
+
     /// Records what it is asked to send, and fails while told to.
     #[derive(Clone, Default)]
     struct Recording {
-        sent: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+        sent: Arc<Mutex<Sent>>,
         down: Arc<Mutex<Option<Failure>>>,
     }
 
