@@ -315,6 +315,9 @@ fn notify_test_says_ok_for_a_working_route_and_fail_with_the_reason_for_a_dead_o
 // The agent's alerts, notified end to end: a real `cm-agent run`, its
 // notifier thread, its outbox, and the receiver's real servers.
 
+/// A rule every machine fires at its first snapshot: it has memory.
+const FIRES_AT_ONCE: &str = "[alerts.builtin]\nenable = false\n[[alerts.rules]]\nname = \"has-memory\"\nseries = \"memory.total_bytes\"\nwarn = 1\n";
+
 /// Mounts a tmpfs of `size` at a new directory for `tag` (root only);
 /// unmounted when dropped. `None` (SKIPPED) where none can be mounted.
 struct Tmpfs(PathBuf);
@@ -424,13 +427,7 @@ fn a_mail_queued_while_the_server_is_down_is_sent_once_after_an_agent_restart() 
     let setup = common::Setup::new("notify-down", 0.3, None, |_| {});
     setup.append(&format!(
         r#"
-[alerts.builtin]
-enable = false
-[[alerts.rules]]
-name = "has-memory"
-series = "memory.total_bytes"
-warn = 1
-[notify]
+{FIRES_AT_ONCE}[notify]
 group_wait = "1s"
 [[notify.routes]]
 name = "ops"
@@ -471,13 +468,7 @@ fn a_refused_password_and_an_unreachable_webhook_are_log_lines_and_notifier_erro
     let dead = common::free_tcp_port();
     setup.append(&format!(
         r#"
-[alerts.builtin]
-enable = false
-[[alerts.rules]]
-name = "has-memory"
-series = "memory.total_bytes"
-warn = 1
-[notify]
+{FIRES_AT_ONCE}[notify]
 group_wait = "1s"
 [[notify.routes]]
 name = "ops"
