@@ -391,8 +391,15 @@ impl Transport for Transports {
         // parsed again here, so a message queued before a restart still goes.
         let target = Target::parse(target).map_err(|why| Failure { why, permanent: true })?;
         let parsed: Vec<Item> = items.iter().filter_map(|q| serde_json::from_str(&q.item).ok()).collect();
+        if parsed.len() < items.len() {
+            // Written by another version: said, and marked sent rather than retried for days.
+            eprintln!(
+                "cm-agent: notify: {} queued notifications for {} are in a form this version cannot read; dropped",
+                items.len() - parsed.len(),
+                target.redacted()
+            );
+        }
         if parsed.is_empty() {
-            // Nothing this version can read: marked sent rather than retried for days.
             return Ok(());
         }
         // The same notifications make the same id, so a message sent again is known as the same one.

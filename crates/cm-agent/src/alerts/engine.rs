@@ -670,7 +670,9 @@ fn builtin_readings(s: &HostSnapshot) -> Vec<(&'static str, String, Reading)> {
     }
     if let Some(m) = &s.memory {
         let pct = m.used_percent();
-        out.push(("memory", String::new(), read(m.status, format!("memory {pct:.0}% used"), Some(pct))));
+        // Most items are fine most of the time: a reason nobody sees is not made.
+        let why = if m.status == Status::Ok { String::new() } else { format!("memory {pct:.0}% used") };
+        out.push(("memory", String::new(), read(m.status, why, Some(pct))));
     }
     for g in &s.gpus {
         let t = g.temperature_celsius;
@@ -688,14 +690,12 @@ fn builtin_readings(s: &HostSnapshot) -> Vec<(&'static str, String, Reading)> {
     }
     for f in &s.filesystems {
         let pct = f.used_percent();
-        out.push((
-            "filesystem",
-            f.mount_point.clone(),
-            read(f.status, format!("{} {pct:.0}% full", f.mount_point), Some(pct)),
-        ));
+        let why = if f.status == Status::Ok { String::new() } else { format!("{} {pct:.0}% full", f.mount_point) };
+        out.push(("filesystem", f.mount_point.clone(), read(f.status, why, Some(pct))));
     }
     for svc in s.services.iter().flatten() {
-        out.push(("service", svc.name.clone(), read(svc.status, svc.reason.clone().unwrap_or_default(), None)));
+        let why = if svc.status == Status::Ok { String::new() } else { svc.reason.clone().unwrap_or_default() };
+        out.push(("service", svc.name.clone(), read(svc.status, why, None)));
     }
     for b in s.backups.iter().flatten() {
         // A job that has not run yet is unknown, not an alert.
