@@ -36,13 +36,24 @@ own_cgroup() {
   echo "/sys/fs/cgroup/$1$(awk -F: -v k="$key" '$2 == k { print $3 }' /proc/self/cgroup | sed 's|/$||')"
 }
 
-rootfs() {
+rootfs_ready() {
   # nss-systemd resolves dynamic users (DynamicUser=) for dbus-daemon, as on NixOS.
-  [ -x "$ROOTFS/lib/systemd/systemd" ] && [ -e "$ROOTFS/usr/share/doc/libnss-systemd" ] && return 0
-  rm -rf "$ROOTFS" "$ROOTFS.tmp"
+  [ -x "$ROOTFS/lib/systemd/systemd" ] && [ -e "$ROOTFS/usr/share/doc/libnss-systemd" ]
+}
+
+rootfs() {
+  rootfs_ready && return 0
   mkdir -p "$DIR"
+  # Tests boot containers in parallel: one builds the root filesystem while the
+  # others wait for it on this lock, then find it built.
+  exec 9>"$DIR/rootfs.lock"
+  flock 9
+  rootfs_ready && return 0
+  rm -rf "$ROOTFS" "$ROOTFS.tmp"
   if ! command -v mmdebstrap >/dev/null && ! command -v debootstrap >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
+    # Waits for another apt-get holding dpkg's lock rather than failing at once.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+      --no-install-recommends mmdebstrap >/dev/null
   fi
   local pkgs=systemd,systemd-sysv,dbus,libnss-systemd
   if command -v mmdebstrap >/dev/null; then
