@@ -378,6 +378,16 @@ pub fn start(config: &crate::config::AgentConfig, dir: Option<&Path>) -> anyhow:
     Ok(Alerting::start(&config.host_name(), rules, routing, Transports, dir, unix_ms() as u64, log))
 }
 
+/// The built-in status rules alone, with no routes: for local mode, where the
+/// dashboard's alerts view is where they are seen. Transitions are kept in
+/// the history file in `dir`, as an agent keeps them.
+pub fn builtin_only(host: &str, dir: Option<&Path>, log: fn(&str)) -> Alerting {
+    let rules = crate::alerts::AlertsConfig::default()
+        .rules(crate::alerts::Delivery::default())
+        .expect("the default built-in rules are valid");
+    Alerting::start(host, rules, Routing::default(), Transports, dir, unix_ms() as u64, log)
+}
+
 /// How long one message may take to reach its target.
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 

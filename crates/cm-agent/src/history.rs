@@ -111,12 +111,10 @@ impl Recorder {
         self.dir.as_deref()
     }
 
-    /// Hands `snapshot`'s series to the writer (never waits for it), and
-    /// fills in what history knows: the forecasts and the `history` entry.
-    pub fn record(&mut self, snapshot: &mut HostSnapshot) {
-        self.annotate(snapshot);
-        let samples = series::flatten(snapshot);
-        self.store(snapshot, samples);
+    /// The state directory this recorder writes to: `None` when history is
+    /// off or another process keeps it.
+    pub fn writes(&self) -> Option<&Path> {
+        self.tx.as_ref().and(self.dir.as_deref())
     }
 
     /// Hands `snapshot`'s series (`samples`) to the writer, never waiting for it.

@@ -2,6 +2,8 @@
 //! its snapshots as messages, like a remote agent would. It keeps history
 //! like an agent too, in the XDG data dir ([`cm_history::store::dashboard_dir`]),
 //! and a reader thread answers the views' history requests from that store.
+//! The built-in alert rules judge each snapshot, as on an agent, and their
+//! transitions go to the same store.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -39,6 +41,7 @@ pub fn run(
     messages: inbox::Sender,
 ) {
     drop(wake);
+    let host = config.hostname.clone().unwrap_or_default();
     let core = AgentCore::new(config);
     let handle = core.handle();
     // The UI's requests come on its own channel; this hands them to the core.
@@ -65,8 +68,14 @@ pub fn run(
             "no history kept: a captured tree (--sysroot), or neither XDG_DATA_HOME nor HOME set".into(),
         )),
     };
+    // The built-in status rules run here as on an agent, so the alerts view
+    // shows what is firing; there are no routes to notify.
+    let mut alerting = cm_agent::alerting::builtin_only(&host, recorder.writes(), |_| {});
     core.run(|mut snapshot| {
-        recorder.record(&mut snapshot);
+        recorder.annotate(&mut snapshot);
+        let samples = cm_proto::series::flatten(&snapshot);
+        alerting.evaluate(&mut snapshot, &samples);
+        recorder.store(&snapshot, samples);
         messages.send(Msg::Snapshot { host: 0, snapshot: Box::new(snapshot), received_ms: unix_ms() }).is_ok()
     });
 }
@@ -189,5 +198,57 @@ mod tests {
         ));
         nowhere.send(fetch(3, 0, 1)).unwrap();
         assert!(matches!(next(&rx), Msg::HistoryAnswer { answer: Err(_), .. }));
+    }
+
+    /// Local mode judges its snapshots with the built-in rules, as an agent
+    /// does: a machine short of memory has its alert in the snapshot, and the
+    /// transition in the local store, where the alerts view reads it.
+    #[test]
+    fn built_in_rules_run_in_local_mode_and_their_transitions_are_kept() {
+        let base = std::env::temp_dir().join(format!("cm-local-alerts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("proc")).unwrap();
+        // 95% of memory in use: over the built-in critical threshold (90%).
+        std::fs::write(
+            root.join("proc/meminfo"),
+            "MemTotal:        8000000 kB\nMemFree:          200000 kB\nMemAvailable:     400000 kB\n",
+        )
+        .unwrap();
+        let store = base.join("state");
+        let config = CoreConfig::for_sysroot(cm_agent::SysRoot::at(&root));
+        let (wake, requests) = mpsc::channel();
+        let (tx, rx) = inbox::inbox();
+        let dir = store.clone();
+        std::thread::spawn(move || run(config, Some(dir), wake, requests, tx));
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let alert = loop {
+            assert_eq!(rx.wait_until(deadline), Wait::Ready, "no snapshot with a memory alert");
+            let found = rx.drain().into_iter().find_map(|m| match m {
+                Msg::Snapshot { snapshot, .. } => snapshot.alerts.into_iter().find(|a| a.rule == "memory"),
+                _ => None,
+            });
+            if let Some(a) = found {
+                break a;
+            }
+        };
+        assert_eq!(alert.state, cm_proto::AlertState::Pending, "{alert:?}");
+        assert_eq!(alert.severity, cm_proto::Status::Critical, "{alert:?}");
+
+        // The notifier thread stores the transition: read until it is there.
+        let event = loop {
+            let got = Reader::open(&store).and_then(|r| r.alert_events(0, i64::MAX, 100));
+            if let Ok((events, _)) = got {
+                if let Some(e) = events.into_iter().find(|e| e.rule == "memory") {
+                    break e;
+                }
+            }
+            assert!(Instant::now() < deadline, "the memory alert's transition was never stored");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(event.state, cm_proto::AlertState::Pending, "{event:?}");
+        drop(rx);
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

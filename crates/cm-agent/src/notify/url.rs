@@ -101,9 +101,16 @@ impl std::fmt::Debug for Discord {
 }
 
 /// `https://...` (or `generic+https://...`): the message as JSON, POSTed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     pub url: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    /// The query may carry a token: it is left out, as in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook").field("url", &redact_query(&self.url)).finish()
+    }
 }
 
 impl Target {
@@ -561,6 +568,7 @@ mod tests {
         let t = Target::parse("https://hooks.example.org/cm?key=abc&x=1").unwrap();
         assert_eq!(t, Target::Webhook(Webhook { url: "https://hooks.example.org/cm?key=abc&x=1".into() }));
         assert_eq!(t.redacted(), "https://hooks.example.org/cm?key=***&x=***");
+        assert!(!format!("{t:?}").contains("abc"), "{t:?}");
         let t = Target::parse("generic+http://127.0.0.1:9000/alerts").unwrap();
         assert_eq!(t, Target::Webhook(Webhook { url: "http://127.0.0.1:9000/alerts".into() }));
         assert_eq!(t.redacted(), "http://127.0.0.1:9000/alerts");
