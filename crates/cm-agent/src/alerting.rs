@@ -13,7 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cm_history::{Journal, Queued};
+use cm_history::{BackupClock, Journal, Queued};
 use cm_proto::series::Sample;
 use cm_proto::{AlertEvent, CollectorReport, HostSnapshot, NotifierStatus};
 
@@ -60,6 +60,7 @@ struct Work {
     host: String,
     events: Vec<AlertEvent>,
     notices: Vec<Notice>,
+    clocks: Vec<BackupClock>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +114,10 @@ impl Alerting {
             Ok(active) => engine.restore(&active),
             Err(e) => log(&format!("alerts: cannot read which alerts were firing: {e}")),
         }
+        match journal.clocks() {
+            Ok(clocks) => engine.restore_clocks(&clocks),
+            Err(e) => log(&format!("alerts: cannot read when backup jobs last succeeded: {e}")),
+        }
         let shared = Arc::new(Mutex::new(Shared { note, ..Default::default() }));
         let (tx, rx) = sync_channel(QUEUE);
         let notifier = Notifier {
@@ -142,8 +147,9 @@ impl Alerting {
         let started = std::time::Instant::now();
         let out = engine.evaluate(&Input { now_ms: snapshot.timestamp_ms, snapshot, samples });
         snapshot.alerts = engine.alerts();
-        if !out.events.is_empty() || !out.notices.is_empty() {
-            let work = Work { host: snapshot.host.clone(), events: out.events, notices: out.notices };
+        if !out.events.is_empty() || !out.notices.is_empty() || !out.clocks.is_empty() {
+            let work =
+                Work { host: snapshot.host.clone(), events: out.events, notices: out.notices, clocks: out.clocks };
             match self.tx.as_ref().map(|tx| tx.try_send(work)) {
                 Some(Ok(())) => {}
                 Some(Err(TrySendError::Full(_))) | None => self.lost += 1,
@@ -224,7 +230,10 @@ impl Notifier {
                 rows.push((notice.route.clone(), target.clone(), item.clone()));
             }
         }
-        let result = self.journal.record(&work.events, &rows, now);
+        let mut result = self.journal.record(&work.events, &rows, now);
+        if result.is_ok() && !work.clocks.is_empty() {
+            result = self.journal.set_clocks(&work.clocks);
+        }
         if let Ok(mut shared) = self.shared.lock() {
             match result {
                 Ok(()) => shared.error = None,
@@ -487,6 +496,7 @@ mod tests {
             host: "srv01".into(),
             events: vec![event.clone()],
             notices: vec![Notice { route: "ops".into(), kind: NoticeKind::Alert, event }],
+            clocks: Vec::new(),
         }
     }
 
@@ -559,5 +569,63 @@ mod tests {
         let mut n = notifier(&up, Journal::open(&dir).unwrap());
         n.deliver(60_000);
         assert_eq!(up.sent.lock().unwrap().len(), 2, "a third process sends nothing again");
+    }
+
+    /// A backup job that never succeeds fires its dead-man's rule however
+    /// often the agent restarts: the time it was first seen is kept.
+    #[test]
+    fn a_backup_jobs_clock_is_not_set_back_by_a_restart() {
+        use cm_proto::{Backup, HostSnapshot};
+        let dir = std::env::temp_dir().join(format!("cm-clocks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_store, _) = cm_history::Store::open(&dir, cm_history::Retention::default(), 0).unwrap();
+        let config: crate::alerts::AlertsConfig = toml::from_str(
+            r#"
+            [builtin]
+            enable = false
+            [[rules]]
+            name = "stale-backup"
+            backup = "restic-*"
+            no_success_for = "24h"
+            "#,
+        )
+        .unwrap();
+        let rules = || config.rules(crate::alerts::Delivery::default()).unwrap();
+        let t0 = 1_800_000_000_000;
+        let snap = |at: u64| HostSnapshot {
+            timestamp_ms: at,
+            backups: Some(vec![Backup {
+                name: "restic-b2".into(),
+                result: Some("exit-code".into()),
+                last_run_ms: Some(at - 60_000),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let start =
+            |at| Alerting::start("srv01", rules(), Routing::default(), Recording::default(), Some(&dir), at, |_| {});
+        let mut alerting = start(t0);
+        let mut s = snap(t0);
+        alerting.evaluate(&mut s, &[]);
+        assert!(s.alerts.is_empty(), "{:?}", s.alerts);
+        drop(alerting);
+        // The notifier thread stores the clock: read until it is there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while Journal::open(&dir).unwrap().clocks().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the job's clock was never stored");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let clocks = Journal::open(&dir).unwrap().clocks().unwrap();
+        assert_eq!(clocks, [BackupClock { job: "restic-b2".into(), since_ms: t0, success_ms: None }]);
+
+        // Restarted a day later, the job still has no success: it is overdue.
+        let later = t0 + 25 * 3_600_000;
+        let mut alerting = start(later);
+        let mut s = snap(later);
+        alerting.evaluate(&mut s, &[]);
+        let alert = s.alerts.iter().find(|a| a.rule == "stale-backup").expect("the dead-man's rule fired");
+        assert_eq!(alert.state, AlertState::Firing);
+        assert!(alert.reason.starts_with("no successful run seen since the job was first seen at"), "{}", alert.reason);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

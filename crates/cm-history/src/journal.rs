@@ -27,6 +27,15 @@ pub struct Queued {
     pub item: String,
 }
 
+/// What the backup rules know of a job: since when it is watched, and when
+/// its last successful run ended (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupClock {
+    pub job: String,
+    pub since_ms: u64,
+    pub success_ms: Option<u64>,
+}
+
 /// The journal's connection: the notifier thread's own, beside the store's.
 pub struct Journal {
     conn: Connection,
@@ -149,6 +158,37 @@ impl Journal {
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], event_row).map_err(|e| HistoryError::sqlite(&self.path, e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every backup job's clock, as last stored.
+    pub fn clocks(&self) -> Result<Vec<BackupClock>, HistoryError> {
+        let mut stmt =
+            self.conn.prepare("SELECT job, since, success FROM backup_clocks ORDER BY job").map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(BackupClock {
+                    job: r.get(0)?,
+                    since_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                    success_ms: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                })
+            })
+            .map_err(|e| HistoryError::sqlite(&self.path, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Stores the clocks of the jobs that moved.
+    pub fn set_clocks(&mut self, clocks: &[BackupClock]) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let e = |e| HistoryError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        for c in clocks {
+            tx.execute(
+                "INSERT OR REPLACE INTO backup_clocks (job, since, success) VALUES (?1, ?2, ?3)",
+                params![c.job, c.since_ms as i64, c.success_ms.map(|v| v as i64)],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
     }
 
     /// Every notification not sent yet, oldest first.

@@ -10,5 +10,5 @@ pub mod journal;
 pub mod store;
 pub mod time;
 
-pub use journal::{Journal, Queued};
+pub use journal::{BackupClock, Journal, Queued};
 pub use store::{HistoryError, Reader, Retention, Store};

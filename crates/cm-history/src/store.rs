@@ -207,6 +207,9 @@ pub(crate) const SCHEMA_2: &str = "
         item TEXT NOT NULL, sent INTEGER, dropped INTEGER
     );
     CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (target, id) WHERE sent IS NULL AND dropped IS NULL;
+    CREATE TABLE IF NOT EXISTS backup_clocks (
+        job TEXT PRIMARY KEY, since INTEGER NOT NULL, success INTEGER
+    ) WITHOUT ROWID;
 ";
 
 impl Store {

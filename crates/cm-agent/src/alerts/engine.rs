@@ -8,8 +8,9 @@
 //! person is told follows what they were last told, so a restart, a flap or
 //! a rule that escalates never tells the same thing twice.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+pub use cm_history::BackupClock;
 use cm_proto::series::{self, Sample, Unit};
 use cm_proto::{Alert, AlertEvent, AlertState, HostSnapshot, Status};
 
@@ -49,6 +50,9 @@ pub struct Output {
     /// Transitions, to be stored.
     pub events: Vec<AlertEvent>,
     pub notices: Vec<Notice>,
+    /// Backup jobs whose dead-man's clock moved, to be stored so that a
+    /// restart does not set it back.
+    pub clocks: Vec<BackupClock>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +146,11 @@ pub struct Engine {
     last_seen: HashMap<String, u64>,
     /// When each backup job last finished a successful run.
     last_success: HashMap<String, u64>,
+    /// When each backup job was first seen: a job with no successful run
+    /// known counts from here.
+    watched_since: HashMap<String, u64>,
+    /// Jobs whose clock moved since the last evaluation.
+    clocks_moved: BTreeSet<String>,
     started_ms: u64,
 }
 
@@ -152,7 +161,19 @@ impl Engine {
             tracks: BTreeMap::new(),
             last_seen: HashMap::new(),
             last_success: HashMap::new(),
+            watched_since: HashMap::new(),
+            clocks_moved: BTreeSet::new(),
             started_ms: now_ms,
+        }
+    }
+
+    /// Takes up the backup jobs' clocks as stored before a restart.
+    pub fn restore_clocks(&mut self, clocks: &[BackupClock]) {
+        for c in clocks {
+            self.watched_since.insert(c.job.clone(), c.since_ms);
+            if let Some(at) = c.success_ms {
+                self.last_success.insert(c.job.clone(), at);
+            }
         }
     }
 
@@ -243,6 +264,10 @@ impl Engine {
         }
         self.repeat(&rules, now, &mut out);
         self.rules.rules = rules;
+        for job in std::mem::take(&mut self.clocks_moved) {
+            let since_ms = self.watched_since.get(&job).copied().unwrap_or(now);
+            out.clocks.push(BackupClock { success_ms: self.last_success.get(&job).copied(), since_ms, job });
+        }
         self.tracks.retain(|_, t| match t.inner {
             Inner::Idle => t.flapping || !t.changes.is_empty(),
             Inner::Resolved => t.flapping || now.saturating_sub(t.since_ms) < RESOLVED_SHOWN_MS,
@@ -368,11 +393,17 @@ impl Engine {
             Kind::Backup { jobs, after_ms, severity } => {
                 let mut out = Vec::new();
                 for b in input.snapshot.backups.iter().flatten().filter(|b| series::selects(jobs, &b.name)) {
+                    let since = *self.watched_since.entry(b.name.clone()).or_insert_with(|| {
+                        self.clocks_moved.insert(b.name.clone());
+                        now
+                    });
                     if b.result.as_deref() == Some("success") {
                         if let Some(start) = b.last_run_ms {
                             let end = start + b.duration_seconds.unwrap_or(0) * 1000;
-                            let best = self.last_success.entry(b.name.clone()).or_insert(end);
-                            *best = (*best).max(end);
+                            if self.last_success.get(&b.name).is_none_or(|&best| end > best) {
+                                self.last_success.insert(b.name.clone(), end);
+                                self.clocks_moved.insert(b.name.clone());
+                            }
                         }
                     }
                     let (base, reason) = match self.last_success.get(&b.name) {
@@ -380,10 +411,10 @@ impl Engine {
                             (at, format!("last successful run ended {}", cm_history::time::rfc3339(at as i64)))
                         }
                         None => (
-                            self.started_ms,
+                            since,
                             format!(
-                                "no successful run seen since the agent started at {}",
-                                cm_history::time::rfc3339(self.started_ms as i64)
+                                "no successful run seen since the job was first seen at {}",
+                                cm_history::time::rfc3339(since as i64)
                             ),
                         ),
                     };
@@ -994,7 +1025,11 @@ mod tests {
             "#,
         );
         let h = 3_600_000;
-        assert!(snap_at(&mut e, 0, &backup("success", T0 - h)).events.is_empty());
+        let out = snap_at(&mut e, 0, &backup("success", T0 - h));
+        assert!(out.events.is_empty());
+        let clock = BackupClock { job: "restic-b2".into(), since_ms: T0, success_ms: Some(T0 - h + 600_000) };
+        assert_eq!(out.clocks, [clock], "a clock to store when it moves");
+        assert!(snap_at(&mut e, MIN, &backup("success", T0 - h)).clocks.is_empty(), "and only then");
         // The next night's run fails; 26 h after the last success ended, it fires.
         assert!(snap_at(&mut e, 24 * h, &backup("exit-code", T0 + 23 * h)).events.is_empty());
         let out = snap_at(&mut e, 25 * h + 10 * MIN, &backup("exit-code", T0 + 23 * h));
