@@ -152,6 +152,12 @@ fn an_email_arrives_with_its_subject_message_id_and_recipients() {
     assert!(data.contains("Message-ID: <mail-1@cm-agent>\r\n"), "{data}");
     assert!(data.contains("To: ops@example.org, oncall@example.org\r\n"), "{data}");
     assert!(data.contains("used 92% (critical at 90%)"), "{data}");
+
+    // A user with no password file is no login: it names the sender.
+    let t = target(&format!("smtp://cm@127.0.0.1:{}/?to=ops@example.org&tls=none", r.smtp));
+    notify::send(&t, &alert("mail-2"), TIMEOUT).unwrap();
+    let got = r.wait_for("from cm@srv01", |m| m["kind"] == "smtp" && m["data"].as_str().unwrap().contains("mail-2"));
+    assert_eq!(got["mail_from"], "cm@srv01");
 }
 
 #[test]

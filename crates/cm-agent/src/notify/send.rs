@@ -336,10 +336,12 @@ fn tls_hint(e: SendError) -> SendError {
     }
 }
 
-/// The sender: `from=`, else the login when it is an address, else
-/// `cm-agent@HOST` for the host the message is about.
+/// The sender: `from=`, else the user when it is an address, else a user
+/// with no login (no `password_file=`) at HOST, else `cm-agent@HOST`, for
+/// the host the message is about.
 fn sender(smtp: &Smtp, host: &str) -> Address {
-    let candidates = [smtp.from.clone(), smtp.user.clone(), Some(format!("cm-agent@{host}"))];
+    let named = smtp.user.as_ref().filter(|_| smtp.password_file.is_none()).map(|u| format!("{u}@{host}"));
+    let candidates = [smtp.from.clone(), smtp.user.clone(), named, Some(format!("cm-agent@{host}"))];
     candidates
         .into_iter()
         .flatten()
@@ -515,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sender_is_from_else_the_login_else_cm_agent_at_the_host() {
+    fn the_sender_is_from_else_the_user_else_cm_agent_at_the_host() {
         let Target::Smtp(mut s) = target("smtp://h/?to=a@x.org") else { panic!() };
         assert_eq!(sender(&s, "srv01").to_string(), "cm-agent@srv01");
         s.user = Some("cm@example.org".into());
@@ -524,6 +526,9 @@ mod tests {
         assert_eq!(sender(&s, "srv01").to_string(), "alerts@example.org");
         s.user = Some("plainuser".into());
         s.from = None;
+        assert_eq!(sender(&s, "srv01").to_string(), "plainuser@srv01", "a user with no login names the sender");
+        s.password_file = Some("/run/pw".into());
+        assert_eq!(sender(&s, "srv01").to_string(), "cm-agent@srv01", "a login is not a sender");
         assert_eq!(sender(&s, "bad host").to_string(), "cm-agent@localhost");
     }
 
