@@ -60,7 +60,7 @@ let
       urls = mkOption {
         type = types.nonEmptyListOf types.str;
         example = [
-          "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
+          "smtp://cm@mail.example.org:587/?to=ops@example.org&from=cm@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
           "ntfy://ntfy.example.org/cm-alerts"
         ];
         description = ''
@@ -132,7 +132,7 @@ in
       example = lib.literalExpression ''
         {
           ops.urls = [
-            "smtp://cm@mail.example.org:587/?to=ops@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
+            "smtp://cm@mail.example.org:587/?to=ops@example.org&from=cm@example.org&password_file=/run/credentials/cm-agent.service/smtp-password"
             "ntfy://ntfy.example.org/cm-alerts"
           ];
         }

@@ -129,6 +129,7 @@ impl Alerting {
             targets: HashMap::new(),
             host: host.to_string(),
             expired_at: 0,
+            unstored: Default::default(),
         };
         let tx = match std::thread::Builder::new().name("notify".into()).spawn(move || notifier.run(rx)) {
             Ok(_) => Some(tx),
@@ -195,7 +196,13 @@ struct Notifier {
     targets: HashMap<String, TargetState>,
     host: String,
     expired_at: i64,
+    /// What could not be stored yet (a busy or full disk): tried again
+    /// before anything newer, so nothing decided is lost or reordered.
+    unstored: std::collections::VecDeque<Work>,
 }
+
+/// Batches kept for another try at most; beyond, the oldest are dropped.
+const UNSTORED_MAX: usize = 1024;
 
 fn unix_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -205,24 +212,46 @@ impl Notifier {
     fn run(mut self, rx: Receiver<Work>) {
         let mut wait = Duration::ZERO;
         loop {
-            match rx.recv_timeout(wait) {
+            let wait_now = if self.unstored.is_empty() { wait } else { wait.min(RETRY_FIRST) };
+            let mut incoming = Vec::new();
+            match rx.recv_timeout(wait_now) {
                 Ok(work) => {
-                    self.store(work, unix_ms());
+                    incoming.push(work);
                     // Whatever else is queued joins the same round.
-                    while let Ok(work) = rx.try_recv() {
-                        self.store(work, unix_ms());
-                    }
+                    incoming.extend(rx.try_iter());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.store_all(Vec::new(), unix_ms());
+                    return;
+                }
             }
+            self.store_all(incoming, unix_ms());
             wait = self.deliver(unix_ms());
         }
     }
 
-    /// Stores transitions and their notifications, one row per target.
-    fn store(&mut self, work: Work, now: i64) {
-        self.host = work.host;
+    /// Stores what waits from before, then `incoming`, in order; stops at
+    /// the first that cannot be stored and keeps it and the rest.
+    fn store_all(&mut self, incoming: Vec<Work>, now: i64) {
+        self.unstored.extend(incoming);
+        while let Some(work) = self.unstored.pop_front() {
+            if let Err(work) = self.store(work, now) {
+                self.unstored.push_front(*work);
+                break;
+            }
+        }
+        if self.unstored.len() > UNSTORED_MAX {
+            let lost = self.unstored.len() - UNSTORED_MAX;
+            self.unstored.drain(..lost);
+            (self.log)(&format!("alerts: {lost} batches of alert transitions dropped: they could not be stored"));
+        }
+    }
+
+    /// Stores transitions and their notifications, one row per target; gives
+    /// `work` back when they could not be stored.
+    fn store(&mut self, work: Work, now: i64) -> Result<(), Box<Work>> {
+        self.host = work.host.clone();
         let mut rows = Vec::new();
         for notice in &work.notices {
             let item = self.transport.item(notice);
@@ -230,21 +259,23 @@ impl Notifier {
                 rows.push((notice.route.clone(), target.clone(), item.clone()));
             }
         }
-        let mut result = self.journal.record(&work.events, &rows, now);
+        let result = self.journal.record(&work.events, &rows, now);
         if result.is_ok() && !work.clocks.is_empty() {
-            result = self.journal.set_clocks(&work.clocks);
-        }
-        if let Ok(mut shared) = self.shared.lock() {
-            match result {
-                Ok(()) => shared.error = None,
-                Err(e) => {
-                    let e = format!("alert events and notifications could not be stored: {e}");
-                    if shared.error.as_deref() != Some(&e) {
-                        (self.log)(&e);
-                    }
-                    shared.error = Some(e);
-                }
+            // The clocks move again with the next run of the job: not retried.
+            if let Err(e) = self.journal.set_clocks(&work.clocks) {
+                (self.log)(&format!("alerts: when backup jobs last succeeded could not be stored: {e}"));
             }
+        }
+        let error = result.err().map(|e| format!("alert events and notifications could not be stored: {e}"));
+        if let Ok(mut shared) = self.shared.lock() {
+            if let Some(e) = error.as_ref().filter(|e| shared.error.as_ref() != Some(*e)) {
+                (self.log)(&format!("{e}; trying again"));
+            }
+            shared.error.clone_from(&error);
+        }
+        match error {
+            None => Ok(()),
+            Some(_) => Err(Box::new(work)),
         }
     }
 
@@ -421,9 +452,11 @@ impl Transport for Transports {
         if parsed.is_empty() {
             return Ok(());
         }
-        // The same notifications make the same id, so a message sent again is known as the same one.
-        let (first, last) = (items[0].id, items[items.len() - 1].id);
-        let message = compose(host, &parsed, &format!("cm-{host}-{first}-{last}"));
+        // The same notifications make the same id, so a message sent again is
+        // known as the same one; the time the first was queued keeps it from
+        // ever being another message's (row ids start again in an empty outbox).
+        let (first, last) = (&items[0], items[items.len() - 1].id);
+        let message = compose(host, &parsed, &format!("cm-{host}-{}-{}-{last}", first.created_ms, first.id));
         send(&target, &message, SEND_TIMEOUT).map_err(|e| Failure { why: e.to_string(), permanent: e.is_permanent() })
     }
 
@@ -487,6 +520,7 @@ mod tests {
             targets: HashMap::new(),
             host: String::new(),
             expired_at: i64::MAX / 2,
+            unstored: Default::default(),
         }
     }
 
@@ -504,8 +538,8 @@ mod tests {
     fn a_burst_is_one_message_per_target_after_the_group_wait() {
         let t = Recording::default();
         let mut n = notifier(&t, Journal::in_memory());
-        n.store(work("a", AlertState::Firing), 0);
-        n.store(work("b", AlertState::Firing), 10_000);
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
+        n.store_all(vec![work("b", AlertState::Firing)], 10_000);
         assert_eq!(n.deliver(20_000), Duration::from_secs(10), "waits for the burst to end");
         assert!(t.sent.lock().unwrap().is_empty());
         n.deliver(30_000);
@@ -524,7 +558,7 @@ mod tests {
         let t = Recording::default();
         *t.down.lock().unwrap() = Some(Failure { why: "connection refused".into(), permanent: false });
         let mut n = notifier(&t, Journal::in_memory());
-        n.store(work("a", AlertState::Firing), 0);
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
         let mut waits = Vec::new();
         let mut now = 30_000;
         for _ in 0..6 {
@@ -539,7 +573,7 @@ mod tests {
             assert_eq!((smtp.queued, smtp.error.as_deref()), (1, Some("connection refused")));
         }
         *t.down.lock().unwrap() = None;
-        n.store(work("b", AlertState::Resolved), now);
+        n.store_all(vec![work("b", AlertState::Resolved)], now);
         // The failing target's next try is due before the new burst's wait is over: it takes both.
         n.deliver(now + 600_000);
         let sent = t.sent.lock().unwrap().clone();
@@ -557,7 +591,7 @@ mod tests {
         let t = Recording::default();
         *t.down.lock().unwrap() = Some(Failure { why: "down".into(), permanent: false });
         let mut n = notifier(&t, Journal::open(&dir).unwrap());
-        n.store(work("a", AlertState::Firing), 0);
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
         n.deliver(30_000);
         drop(n);
         let up = Recording::default();
@@ -626,6 +660,30 @@ mod tests {
         let alert = s.alerts.iter().find(|a| a.rule == "stale-backup").expect("the dead-man's rule fired");
         assert_eq!(alert.state, AlertState::Firing);
         assert!(alert.reason.starts_with("no successful run seen since the job was first seen at"), "{}", alert.reason);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn what_cannot_be_stored_is_kept_and_stored_in_order_when_it_can_be() {
+        let dir = std::env::temp_dir().join(format!("cm-unstored-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_store, _) = cm_history::Store::open(&dir, cm_history::Retention::default(), 0).unwrap();
+        let t = Recording::default();
+        let mut n = notifier(&t, Journal::open(&dir).unwrap());
+        // Another writer holds the file past the journal's busy timeout.
+        let other = rusqlite::Connection::open(dir.join(cm_history::store::FILE_NAME)).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
+        assert_eq!(n.unstored.len(), 1, "kept for another try");
+        assert!(n.shared.lock().unwrap().error.as_deref().is_some_and(|e| e.contains("could not be stored")));
+        other.execute_batch("COMMIT").unwrap();
+        n.store_all(vec![work("b", AlertState::Firing)], 1_000);
+        assert!(n.unstored.is_empty());
+        assert!(n.shared.lock().unwrap().error.is_none());
+        let rules: Vec<String> = n.journal.active().unwrap().into_iter().map(|e| e.rule).collect();
+        assert_eq!(rules, ["a", "b"]);
+        n.deliver(40_000);
+        assert_eq!(t.sent.lock().unwrap().len(), 2, "both notified, once to each target, in one message");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

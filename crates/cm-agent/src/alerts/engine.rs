@@ -18,6 +18,10 @@ use super::{Kind, Rule, Rules};
 
 /// How long a resolved alert stays in the snapshot.
 pub const RESOLVED_SHOWN_MS: u64 = 3_600_000;
+/// An instance its rule has not read for this long is gone, and clears like
+/// any other. A shorter gap (a collector that missed its deadline, the first
+/// round after a start, before every source answered) holds it as it was.
+pub const GONE_AFTER_MS: u64 = 5 * 60_000;
 
 /// One evaluation's input.
 pub struct Input<'a> {
@@ -79,6 +83,7 @@ struct Track {
     /// What a person was last told, and when.
     told: Option<AlertState>,
     told_ms: u64,
+    /// When its rule last read it.
     seen_ms: u64,
 }
 
@@ -144,6 +149,9 @@ pub struct Engine {
     tracks: BTreeMap<(String, String), Track>,
     /// When each series an absence rule watches last reported.
     last_seen: HashMap<String, u64>,
+    /// For an absence rule whose series never reported: since when that is
+    /// so, when it was so before a restart (else the agent's start).
+    never_since: HashMap<String, u64>,
     /// When each backup job last finished a successful run.
     last_success: HashMap<String, u64>,
     /// When each backup job was first seen: a job with no successful run
@@ -160,6 +168,7 @@ impl Engine {
             rules,
             tracks: BTreeMap::new(),
             last_seen: HashMap::new(),
+            never_since: HashMap::new(),
             last_success: HashMap::new(),
             watched_since: HashMap::new(),
             clocks_moved: BTreeSet::new(),
@@ -179,19 +188,34 @@ impl Engine {
 
     /// Takes up the alerts that were firing or flapping when the agent
     /// stopped (their last stored events), as already told, so a restart
-    /// notifies nothing that was notified before.
+    /// notifies nothing that was notified before: no reminder before a
+    /// repeat interval from the start, a flapping alert held as flapping
+    /// for its window, and an absent series still absent since it last was.
     pub fn restore(&mut self, latest: &[AlertEvent]) {
         for e in latest.iter().filter(|e| e.state.is_active()) {
-            let known = self.rules.rules.iter().any(|r| r.name == e.rule)
-                || (self.rules.builtin.is_some() && super::BUILTIN.contains(&e.rule.as_str()));
+            let rule = self.rules.rules.iter().find(|r| r.name == e.rule);
+            let known = rule.is_some() || (self.rules.builtin.is_some() && super::BUILTIN.contains(&e.rule.as_str()));
             if !known {
                 continue;
+            }
+            if let Some(Kind::Absent { after_ms, .. }) = rule.map(|r| &r.kind) {
+                // It fired after the series had been quiet that long.
+                let quiet_since = e.ts_ms.saturating_sub(*after_ms);
+                if e.instance.is_empty() {
+                    self.never_since.insert(e.rule.clone(), quiet_since);
+                } else {
+                    self.last_seen.entry(e.instance.clone()).or_insert(quiet_since);
+                }
             }
             let mut t = Track::idle(e.ts_ms);
             t.inner = Inner::Firing;
             t.flapping = e.state == AlertState::Flapping;
+            if t.flapping {
+                t.changes = std::iter::repeat_n(e.ts_ms, self.rules.flap_changes as usize).collect();
+            }
             (t.severity, t.value, t.reason) = (e.severity, e.value, e.reason.clone());
-            (t.told, t.told_ms) = (Some(e.state), e.ts_ms);
+            (t.told, t.told_ms) = (Some(e.state), e.ts_ms.max(self.started_ms));
+            t.seen_ms = self.started_ms;
             self.tracks.insert((e.rule.clone(), e.instance.clone()), t);
         }
     }
@@ -243,14 +267,14 @@ impl Engine {
             }
         }
         // An instance that is no longer reported (an unmounted filesystem, a
-        // removed unit) clears like any other.
-        let stale: Vec<(String, String)> = self
+        // removed unit) clears like any other, once it has been gone a while.
+        let gone: Vec<(String, String)> = self
             .tracks
             .iter()
-            .filter(|(_, t)| t.seen_ms != now && t.inner != Inner::Idle && t.inner != Inner::Resolved)
+            .filter(|(_, t)| now.saturating_sub(t.seen_ms) >= GONE_AFTER_MS)
             .map(|(k, _)| k.clone())
             .collect();
-        for (rule_name, instance) in stale {
+        for (rule_name, instance) in gone {
             let gone =
                 Reading { holds: Some(false), severity: Status::Ok, value: None, reason: "no longer reported".into() };
             let policy = match rules.iter().find(|r| r.name == rule_name) {
@@ -260,7 +284,13 @@ impl Engine {
                     Policy { for_ms, keep_ms, route, notify: true }
                 }
             };
-            self.step(&rule_name, instance, gone, &policy, now, &mut out);
+            let key = (rule_name, instance);
+            let seen = self.tracks.get(&key).map_or(now, |t| t.seen_ms);
+            self.step(&key.0, key.1.clone(), gone, &policy, now, &mut out);
+            // Stepped, not read: it stays gone since it was last read.
+            if let Some(t) = self.tracks.get_mut(&key) {
+                t.seen_ms = seen;
+            }
         }
         self.repeat(&rules, now, &mut out);
         self.rules.rules = rules;
@@ -378,10 +408,11 @@ impl Engine {
                     })
                     .collect();
                 if out.is_empty() {
-                    let quiet = now.saturating_sub(self.started_ms);
+                    let since = self.never_since.get(&rule.name).map_or(self.started_ms, |&s| s.min(self.started_ms));
+                    let quiet = now.saturating_sub(since);
                     let reason = format!(
-                        "no series matching {series} reported since the agent started at {}",
-                        cm_history::time::rfc3339(self.started_ms as i64)
+                        "no series matching {series} reported since {}",
+                        cm_history::time::rfc3339(since as i64)
                     );
                     out.push((
                         String::new(),
@@ -458,7 +489,8 @@ impl Engine {
         t.seen_ms = now;
         let before = t.visible();
         if let Some(holds) = r.holds {
-            if holds || t.inner != Inner::Firing {
+            // What cleared (or never held) keeps the words it was told with.
+            if holds || t.inner == Inner::Pending {
                 (t.value, t.reason) = (r.value, r.reason.clone());
             }
             match t.inner {
@@ -483,7 +515,7 @@ impl Engine {
                 Inner::Firing => {
                     t.value = r.value.or(t.value);
                     let cleared = *t.clear_since.get_or_insert(now);
-                    if now - cleared >= p.keep_ms {
+                    if now.saturating_sub(cleared) >= p.keep_ms {
                         (t.inner, t.since_ms, t.clear_since) = (Inner::Resolved, now, None);
                         t.reason = format!("cleared: {}", r.reason);
                         t.changes.push_back(now);
@@ -491,13 +523,13 @@ impl Engine {
                 }
                 _ => {}
             }
-            if t.inner == Inner::Pending && holds && now - t.started_ms >= p.for_ms {
+            if t.inner == Inner::Pending && holds && now.saturating_sub(t.started_ms) >= p.for_ms {
                 (t.inner, t.since_ms) = (Inner::Firing, now);
                 t.severity = t.severity.max(r.severity);
                 t.changes.push_back(now);
             }
         }
-        while t.changes.front().is_some_and(|&c| now - c > window) {
+        while t.changes.front().is_some_and(|&c| now.saturating_sub(c) > window) {
             t.changes.pop_front();
         }
         if !t.flapping && t.changes.len() >= flap_changes {
@@ -538,7 +570,8 @@ impl Engine {
     fn repeat(&mut self, rules: &[Rule], now: u64, out: &mut Output) {
         let builtin_route = self.rules.builtin.as_ref().and_then(|b| b.2.clone());
         for (key, t) in self.tracks.iter_mut() {
-            if !t.visible().is_some_and(AlertState::is_active) || !t.told.is_some_and(AlertState::is_active) {
+            // A flapping alert is told once, until it settles.
+            if t.visible() != Some(AlertState::Firing) || !t.told.is_some_and(AlertState::is_active) {
                 continue;
             }
             let (route, notify) = match rules.iter().find(|r| r.name == key.0) {
@@ -550,8 +583,7 @@ impl Engine {
             };
             let Some(every) = self.rules.delivery.routes.get(&route).and_then(|r| r.repeat_ms) else { continue };
             if every > 0 && now.saturating_sub(t.told_ms) >= every {
-                let state = t.visible().unwrap_or(AlertState::Firing);
-                push(out, key, t, state, Some(&route), NoticeKind::Repeat, now);
+                push(out, key, t, AlertState::Firing, Some(&route), NoticeKind::Repeat, now);
             }
         }
     }
@@ -580,7 +612,9 @@ fn push(
 ) {
     (t.told, t.told_ms) = (Some(state), now);
     if let Some(route) = route {
-        out.notices.push(Notice { route: route.to_string(), kind, event: event(key, t, state, now) });
+        // A reminder is of the state the alert entered, when it entered it.
+        let at = if kind == NoticeKind::Repeat { t.since_ms } else { now };
+        out.notices.push(Notice { route: route.to_string(), kind, event: event(key, t, state, at) });
     }
 }
 
@@ -746,6 +780,11 @@ mod tests {
     const T0: u64 = 1_764_000_000_000;
 
     fn engine(toml_text: &str) -> Engine {
+        engine_started(toml_text, 0)
+    }
+
+    /// An engine whose agent started at `T0 + at`.
+    fn engine_started(toml_text: &str, at: u64) -> Engine {
         let cfg: AlertsConfig = toml::from_str(toml_text).unwrap();
         let delivery = Delivery {
             routes: [
@@ -755,7 +794,7 @@ mod tests {
             .into(),
             default_route: Some("ops".into()),
         };
-        Engine::new(cfg.rules(delivery).unwrap(), T0)
+        Engine::new(cfg.rules(delivery).unwrap(), T0 + at)
     }
 
     /// Evaluates a snapshot made of `samples` at `T0 + at`.
@@ -1101,10 +1140,18 @@ mod tests {
         // A status that cannot be told holds the alert where it is.
         snap.services.as_mut().unwrap()[0].status = Status::Unknown;
         assert!(snap_at(&mut e, 2 * MIN, &snap).events.is_empty());
-        // Removed from the watch list: it resolves.
-        snap.services = Some(vec![]);
-        let out = snap_at(&mut e, 3 * MIN, &snap);
+        // Not reported for a round or two (systemd missed its deadline, or
+        // the unit left the watch list): held as it was.
+        let mut gone = HostSnapshot { services: None, ..Default::default() };
+        assert!(snap_at(&mut e, 3 * MIN, &gone).events.is_empty());
+        gone.services = Some(vec![]);
+        assert!(snap_at(&mut e, 6 * MIN, &gone).events.is_empty());
+        assert_eq!(e.alerts()[0].state, AlertState::Firing);
+        // Gone for GONE_AFTER_MS: it resolves.
+        let out = snap_at(&mut e, 2 * MIN + GONE_AFTER_MS, &gone);
         assert_eq!(told(&out), [(AlertState::Resolved, NoticeKind::Alert)]);
+        assert_eq!(out.notices[0].event.reason, "cleared: no longer reported");
+        assert!(snap_at(&mut e, 3 * MIN + GONE_AFTER_MS, &gone).events.is_empty(), "told once");
     }
 
     #[test]
@@ -1151,5 +1198,64 @@ mod tests {
         at(&mut again, 6 * MIN, &[(FS, 10.0)]);
         let out = at(&mut again, 7 * MIN, &[(FS, 10.0)]);
         assert_eq!(told(&out), [(AlertState::Resolved, NoticeKind::Alert)]);
+    }
+
+    #[test]
+    fn a_restart_does_not_remind_at_once_and_a_reminder_says_since_when() {
+        let h = 60 * MIN;
+        let mut e = engine(SCRATCH);
+        at(&mut e, 0, &[(FS, 95.0)]);
+        let fired = at(&mut e, 30 * S, &[(FS, 95.0)]);
+        // Restarted 5 h later: a reminder (4 h on ops) is due 4 h after the start.
+        let mut again = engine_started(SCRATCH, 5 * h);
+        again.restore(&fired.events);
+        assert!(at(&mut again, 5 * h, &[(FS, 95.0)]).notices.is_empty(), "no reminder at the restart");
+        assert!(at(&mut again, 8 * h, &[(FS, 95.0)]).notices.is_empty());
+        let out = at(&mut again, 9 * h, &[(FS, 95.0)]);
+        assert_eq!(told(&out), [(AlertState::Firing, NoticeKind::Repeat)]);
+        assert_eq!(out.notices[0].event.ts_ms, T0 + 30 * S, "firing since it fired, not since the reminder");
+    }
+
+    #[test]
+    fn a_restart_keeps_a_flapping_alert_flapping_and_an_absent_series_absent() {
+        let config = r#"
+            [builtin]
+            enable = false
+            [[rules]]
+            name = "flappy"
+            series = "cpu.load1"
+            warn = 4
+            [[rules]]
+            name = "gpu-gone"
+            series = "gpu.*.temperature_celsius"
+            absent_for = "5m"
+        "#;
+        let mut e = engine(config);
+        let mut stored = Vec::new();
+        let gpu = "gpu.card0.temperature_celsius";
+        for i in 0..8 {
+            let load = if i % 2 == 0 { 8.0 } else { 1.0 };
+            let samples: &[(&str, f64)] =
+                if i == 0 { &[("cpu.load1", load), (gpu, 50.0)] } else { &[("cpu.load1", load)] };
+            stored.extend(at(&mut e, i * 20 * S, samples).events);
+        }
+        stored.extend(at(&mut e, 6 * MIN, &[("cpu.load1", 8.0)]).events);
+        let state = |e: &Engine, rule: &str| e.alerts().iter().find(|a| a.rule == rule).map(|a| a.state);
+        assert_eq!(state(&e, "flappy"), Some(AlertState::Flapping));
+        assert_eq!(state(&e, "gpu-gone"), Some(AlertState::Firing));
+        // The journal's restore: the last event of each alert.
+        let mut latest: Vec<AlertEvent> = Vec::new();
+        for ev in stored {
+            latest.retain(|l| (&l.rule, &l.instance) != (&ev.rule, &ev.instance));
+            latest.push(ev);
+        }
+        let mut again = engine_started(config, 7 * MIN);
+        again.restore(&latest);
+        let out = at(&mut again, 7 * MIN, &[("cpu.load1", 8.0)]);
+        assert!(out.events.is_empty() && out.notices.is_empty(), "{out:?}");
+        assert_eq!(state(&again, "flappy"), Some(AlertState::Flapping));
+        assert_eq!(state(&again, "gpu-gone"), Some(AlertState::Firing), "still absent since it last reported");
+        let out = at(&mut again, 8 * MIN, &[("cpu.load1", 8.0), (gpu, 50.0)]);
+        assert_eq!(states(&out), [(format!("gpu-gone {gpu}"), AlertState::Resolved)]);
     }
 }
