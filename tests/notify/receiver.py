@@ -7,7 +7,9 @@ Every message received is appended to --log as one JSON line:
   {"kind": "http", "path", "headers", "body"}     (header names lower-case)
 
 SMTP offers AUTH PLAIN and LOGIN without TLS when --user and --password are
-given, and accepts mail without it. HTTP answers every POST with
+given, and accepts mail without it. It refuses any recipient whose address
+starts with `unknown` (550), as a server does a user it does not have.
+HTTP answers every POST with
 --http-status, except a path /status/NNN, which is answered NNN. Once both
 listen it prints `listening smtp=PORT http=PORT`; port 0 picks free ones.
 Exits 3 when aiosmtpd is missing.
@@ -41,6 +43,12 @@ def record(path, entry):
 class Mailbox:
     def __init__(self, log):
         self.log = log
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("unknown"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         data = envelope.content

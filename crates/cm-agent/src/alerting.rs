@@ -457,7 +457,12 @@ impl Transport for Transports {
         // ever being another message's (row ids start again in an empty outbox).
         let (first, last) = (&items[0], items[items.len() - 1].id);
         let message = compose(host, &parsed, &format!("cm-{host}-{}-{}-{last}", first.created_ms, first.id));
-        send(&target, &message, SEND_TIMEOUT).map_err(|e| Failure { why: e.to_string(), permanent: e.is_permanent() })
+        let sent = send(&target, &message, SEND_TIMEOUT)
+            .map_err(|e| Failure { why: e.to_string(), permanent: e.is_permanent() })?;
+        for refused in sent.refused {
+            eprintln!("cm-agent: notify: sent to the other recipients, but {refused}");
+        }
+        Ok(())
     }
 
     fn redact(&self, target: &str) -> String {

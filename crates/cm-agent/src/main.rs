@@ -507,7 +507,14 @@ fn notify_test(path: &std::path::Path, only: Option<&str>) -> ExitCode {
         let msg = notify::test_message(&host, &route.name, &format!("test-{host}-{now_ms}"));
         for target in &route.targets {
             match notify::send(target, &msg, std::time::Duration::from_secs(10)) {
-                Ok(()) => println!("ok   {} {}", route.name, target.redacted()),
+                Ok(sent) if sent.refused.is_empty() => println!("ok   {} {}", route.name, target.redacted()),
+                Ok(sent) => {
+                    // Delivered to the rest: still a configuration to fix.
+                    failed = true;
+                    for refused in sent.refused {
+                        println!("FAIL {} {refused} (the others got it)", route.name);
+                    }
+                }
                 Err(e) => {
                     failed = true;
                     println!("FAIL {} {e}", route.name);

@@ -161,6 +161,23 @@ fn an_email_arrives_with_its_subject_message_id_and_recipients() {
 }
 
 #[test]
+fn a_refused_recipient_does_not_keep_the_mail_from_the_others() {
+    let Some(r) = receiver("rcpt") else { return };
+    let t = target(&format!("smtp://127.0.0.1:{}/?to=unknown@example.org,ops@example.org&tls=none", r.smtp));
+    let sent = notify::send(&t, &alert("rcpt-1"), TIMEOUT).unwrap();
+    let refused: Vec<String> = sent.refused.iter().map(ToString::to_string).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("unknown@example.org") && refused[0].contains("550"), "{}", refused[0]);
+    let got = r.wait_for("for the one it has", |m| m["kind"] == "smtp");
+    assert_eq!(got["rcpt_tos"], serde_json::json!(["ops@example.org"]));
+
+    // Nobody left to take it: that is a failure, and a lasting one.
+    let t = target(&format!("smtp://127.0.0.1:{}/?to=unknown@example.org&tls=none", r.smtp));
+    let e = notify::send(&t, &alert("rcpt-2"), TIMEOUT).unwrap_err();
+    assert!(matches!(e, SendError::Recipient { code: 550, .. }) && e.is_permanent(), "{e:?}");
+}
+
+#[test]
 fn auth_with_the_right_password_sends_and_a_wrong_one_is_refused() {
     let Some(r) = receiver("auth") else { return };
     let good = r.secret("good", "good\n");

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::message::{compose, test_message, Item, Kind, Message};
-pub use self::send::{send, SendError};
+pub use self::send::{send, SendError, Sent};
 pub use self::url::Target;
 
 /// The `[notify]` section as written.

@@ -59,7 +59,7 @@ impl SendError {
 }
 
 /// Sends `msg` to `target`, giving each network step `timeout`.
-pub fn send(target: &Target, msg: &Message, timeout: Duration) -> Result<(), SendError> {
+pub fn send(target: &Target, msg: &Message, timeout: Duration) -> Result<Sent, SendError> {
     if let Target::Smtp(smtp) = target {
         return send_smtp(target, smtp, msg, timeout);
     }
@@ -68,9 +68,17 @@ pub fn send(target: &Target, msg: &Message, timeout: Duration) -> Result<(), Sen
         None => None,
     };
     match http_request(target, msg, secret.as_deref()) {
-        Some(request) => send_http(target, &request, timeout),
-        None => Ok(()),
+        Some(request) => send_http(target, &request, timeout).map(|()| Sent::default()),
+        None => Ok(Sent::default()),
     }
+}
+
+/// A message its target took.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Recipients the mail server refused for good while it took the
+    /// others: one who left does not keep the mail from everyone else.
+    pub refused: Vec<SendError>,
 }
 
 /// The file an HTTP target's secret is in.
@@ -368,7 +376,7 @@ fn email(smtp: &Smtp, msg: &Message, from: &Address) -> Result<Vec<u8>, String> 
     Ok(email.formatted())
 }
 
-fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> Result<(), SendError> {
+fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> Result<Sent, SendError> {
     let addr = if smtp.host.contains(':') {
         format!("[{}]:{}", smtp.host, smtp.port)
     } else {
@@ -407,17 +415,27 @@ fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> 
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).map_err(|e| fail(Step::Auth(user), e))?;
     }
     conn.command(Mail::new(Some(from), Vec::new())).map_err(|e| fail(Step::Mail, e))?;
+    let mut refused = Vec::new();
     for to in &smtp.to {
         let address: Address = to
             .parse()
             .map_err(|e| SendError::Other { target: target.redacted(), reason: format!("to={to:?}: {e}") })?;
-        conn.command(Rcpt::new(address, Vec::new())).map_err(|e| fail(Step::Rcpt(to), e))?;
+        if let Err(e) = conn.command(Rcpt::new(address, Vec::new())) {
+            match fail(Step::Rcpt(to), e) {
+                e @ SendError::Recipient { .. } if e.is_permanent() => refused.push(e),
+                e => return Err(e),
+            }
+        }
+    }
+    if refused.len() == smtp.to.len() {
+        conn.abort();
+        return Err(refused.swap_remove(0));
     }
     conn.command(Data).map_err(|e| fail(Step::Data, e))?;
     conn.message(&bytes).map_err(|e| fail(Step::Data, e))?;
     // The message is accepted: a failed goodbye is no failure to deliver.
     let _ = conn.quit();
-    Ok(())
+    Ok(Sent { refused })
 }
 
 #[cfg(test)]
