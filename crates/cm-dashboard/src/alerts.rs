@@ -163,10 +163,12 @@ pub struct Row {
     pub reason: String,
     /// When it entered the state, milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// Of a host not heard from (unreachable, or stale): as last seen.
+    pub old: bool,
 }
 
 impl Row {
-    fn of_alert(host: &str, a: &Alert) -> Row {
+    fn of_alert(host: &str, a: &Alert, old: bool) -> Row {
         Row {
             host: host.to_owned(),
             severity: a.severity,
@@ -174,6 +176,7 @@ impl Row {
             title: a.title(),
             reason: a.reason.clone(),
             at_ms: a.since_ms,
+            old,
         }
     }
 
@@ -186,12 +189,13 @@ impl Row {
             title,
             reason: e.reason.clone(),
             at_ms: e.ts_ms,
+            old: false,
         }
     }
 }
 
-/// What narrows the lists: the text filter (matched against host, rule and
-/// instance) and the least severity.
+/// What narrows the lists: the text filter (matched against host, rule,
+/// instance, and the two as a row shows them) and the least severity.
 #[derive(Debug, Clone, Copy)]
 pub struct Filter<'a> {
     pub text: &'a str,
@@ -200,10 +204,15 @@ pub struct Filter<'a> {
 
 impl Filter<'_> {
     fn admits(&self, host: &str, rule: &str, instance: &str, severity: Status) -> bool {
+        if !self.min.admits(severity) {
+            return false;
+        }
+        if self.text.is_empty() {
+            return true;
+        }
         let needle = self.text.to_lowercase();
-        let text =
-            needle.is_empty() || [host, rule, instance].iter().any(|field| field.to_lowercase().contains(&needle));
-        text && self.min.admits(severity)
+        let title = format!("{rule} {instance}");
+        [host, title.as_str()].iter().any(|field| field.to_lowercase().contains(&needle))
     }
 }
 
@@ -213,17 +222,18 @@ fn is_listed_active(state: AlertState) -> bool {
 }
 
 /// The active alerts of every host that match `filter`: firing and flapping
-/// ones, then pending ones; the worst severity first, then the oldest.
-pub fn active(hosts: &[HostEntry], filter: Filter) -> Vec<Row> {
+/// ones, then pending ones; the worst severity first, then the oldest. Those
+/// of a host not heard from at `now_ms` are as it last said, and marked old.
+pub fn active(hosts: &[HostEntry], filter: Filter, now_ms: u64) -> Vec<Row> {
     let mut rows: Vec<Row> = hosts
         .iter()
-        .filter_map(|h| Some((h, h.snapshot.as_ref()?)))
-        .flat_map(|(h, snap)| {
+        .filter_map(|h| Some((h, h.snapshot.as_ref()?, h.is_old(now_ms))))
+        .flat_map(|(h, snap, old)| {
             snap.alerts
                 .iter()
                 .filter(|a| is_listed_active(a.state))
                 .filter(|a| filter.admits(&h.name, &a.rule, &a.instance, a.severity))
-                .map(|a| Row::of_alert(&h.name, a))
+                .map(move |a| Row::of_alert(&h.name, a, old))
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -245,21 +255,21 @@ pub fn recent(hosts: &[HostEntry], filter: Filter, now_ms: u64) -> Vec<Row> {
     let since = now_ms.saturating_sub(RECENT_MS);
     let mut rows = Vec::new();
     for h in hosts {
+        let stored = h.alerts.events.iter().filter(|e| e.ts_ms >= since);
         let resolved = h.snapshot.iter().flat_map(|s| &s.alerts).filter(|a| a.state == AlertState::Resolved);
-        let mut events: Vec<AlertEvent> = h.alerts.events.clone();
-        for a in resolved {
-            let e = AlertEvent::of(a);
-            let same = |o: &AlertEvent| {
-                o.ts_ms == e.ts_ms && o.rule == e.rule && o.instance == e.instance && o.state == e.state
-            };
-            if !events.iter().any(same) {
-                events.push(e);
-            }
-        }
+        let unstored: Vec<AlertEvent> = resolved
+            .map(AlertEvent::of)
+            .filter(|e| e.ts_ms >= since)
+            .filter(|e| {
+                !h.alerts
+                    .events
+                    .iter()
+                    .any(|o| o.ts_ms == e.ts_ms && o.rule == e.rule && o.instance == e.instance && o.state == e.state)
+            })
+            .collect();
         rows.extend(
-            events
-                .iter()
-                .filter(|e| e.ts_ms >= since)
+            stored
+                .chain(&unstored)
                 .filter(|e| filter.admits(&h.name, &e.rule, &e.instance, e.severity))
                 .map(|e| Row::of_event(&h.name, e)),
         );
@@ -272,7 +282,8 @@ pub fn recent(hosts: &[HostEntry], filter: Filter, now_ms: u64) -> Vec<Row> {
 /// `srv01 notify ops smtp://mail.example: timed out (retry in 40 s, 3 queued)`.
 pub fn notifier_troubles(hosts: &[HostEntry], now_ms: u64) -> Vec<String> {
     let mut lines = Vec::new();
-    for h in hosts {
+    // A host not heard from says nothing of its notifiers now ([`unheard`]).
+    for h in hosts.iter().filter(|h| !h.is_old(now_ms)) {
         let Some(snap) = &h.snapshot else { continue };
         for n in &snap.notifiers {
             let Some(error) = &n.error else { continue };
@@ -291,6 +302,20 @@ pub fn notifier_troubles(hosts: &[HostEntry], now_ms: u64) -> Vec<String> {
         }
     }
     lines
+}
+
+/// A line for each host whose alerts are as it last said, not as they are:
+/// `srv02 unreachable: connection refused; its alerts as of 5m ago`.
+pub fn unheard(hosts: &[HostEntry], now_ms: u64) -> Vec<String> {
+    hosts
+        .iter()
+        .filter(|h| h.is_old(now_ms))
+        .map(|h| {
+            let why = h.headline(now_ms).unwrap_or_else(|| "not connected".into());
+            let when = h.received_ms.map(|at| format!(" of {}", format::age(now_ms.saturating_sub(at))));
+            format!("{} {why}; its alerts as{}", h.name, when.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Why a host's recent transitions are missing or may be: each connected
@@ -363,7 +388,7 @@ mod tests {
                 ],
             ),
         ];
-        let got: Vec<(String, String)> = active(&hosts, ALL).into_iter().map(|r| (r.host, r.title)).collect();
+        let got: Vec<(String, String)> = active(&hosts, ALL, NOW).into_iter().map(|r| (r.host, r.title)).collect();
         let want = [
             ("srv02", "mem"),
             ("srv02", "fs-full /"),
@@ -373,12 +398,16 @@ mod tests {
         ];
         assert_eq!(got, want.map(|(h, t)| (h.to_string(), t.to_string())));
         let crit = Filter { text: "", min: MinSeverity::Critical };
-        assert_eq!(active(&hosts, crit).len(), 3, "pending critical counts too");
+        assert_eq!(active(&hosts, crit, NOW).len(), 3, "pending critical counts too");
         let text = Filter { text: "FS-", min: MinSeverity::All };
-        assert_eq!(active(&hosts, text).len(), 2, "the rule matches, case aside");
+        assert_eq!(active(&hosts, text, NOW).len(), 2, "the rule matches, case aside");
         let inst = Filter { text: "/srv", min: MinSeverity::All };
-        assert_eq!(active(&hosts, inst)[0].host, "srv01", "the instance matches");
-        assert_eq!(active(&hosts, Filter { text: "srv02", min: MinSeverity::Warning }).len(), 3, "the host matches");
+        assert_eq!(active(&hosts, inst, NOW)[0].host, "srv01", "the instance matches");
+        assert_eq!(
+            active(&hosts, Filter { text: "srv02", min: MinSeverity::Warning }, NOW).len(),
+            3,
+            "the host matches"
+        );
     }
 
     #[test]

@@ -262,6 +262,10 @@ pub enum Scope {
 }
 
 /// The key bindings, as data: the help screen and the key bar are drawn from this.
+/// `ScrollAlerts` by a page of the screen, down or up.
+const PAGE_DOWN: i32 = i32::MAX - 1;
+const PAGE_UP: i32 = i32::MIN + 1;
+
 pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('q'), Command::Quit, Scope::Everywhere, "q", "quit"),
     (KeyCode::Char('?'), Command::Help, Scope::Everywhere, "?", "help"),
@@ -308,8 +312,8 @@ pub const KEYS: &[(KeyCode, Command, Scope, &str, &str)] = &[
     (KeyCode::Char('k'), Command::ScrollAlerts(-1), Scope::Alerts, "", ""),
     (KeyCode::Down, Command::ScrollAlerts(1), Scope::Alerts, "", ""),
     (KeyCode::Char('j'), Command::ScrollAlerts(1), Scope::Alerts, "", ""),
-    (KeyCode::PageUp, Command::ScrollAlerts(-10), Scope::Alerts, "PgUp/PgDn", "scroll a page"),
-    (KeyCode::PageDown, Command::ScrollAlerts(10), Scope::Alerts, "", ""),
+    (KeyCode::PageUp, Command::ScrollAlerts(PAGE_UP), Scope::Alerts, "PgUp/PgDn", "scroll a page"),
+    (KeyCode::PageDown, Command::ScrollAlerts(PAGE_DOWN), Scope::Alerts, "", ""),
     (KeyCode::Home, Command::ScrollAlerts(i32::MIN), Scope::Alerts, "Home/End", "to the top / the end"),
     (KeyCode::End, Command::ScrollAlerts(i32::MAX), Scope::Alerts, "", ""),
     (KeyCode::Up, Command::ScrollHelp(-1), Scope::Help, "↑/↓", "scroll the help"),
@@ -433,6 +437,9 @@ pub struct App {
     pub picker: Option<Picker>,
     /// The least severity the alerts view lists.
     pub min_severity: MinSeverity,
+    /// The alerts view's own filter: host, rule or instance (the overview's
+    /// `filter` is of hosts and roles).
+    pub alerts_filter: String,
     /// The alerts view's first row shown, when it is longer than the screen.
     pub alerts_scroll: u16,
     /// The view the alerts view goes back to.
@@ -482,6 +489,7 @@ impl App {
             chart: None,
             picker: None,
             min_severity: MinSeverity::All,
+            alerts_filter: String::new(),
             alerts_scroll: 0,
             alerts_from: view,
             fetches: Vec::new(),
@@ -808,20 +816,25 @@ impl App {
             return Action::None;
         }
         if self.filtering {
+            let alerts = self.view == View::Alerts;
+            let filter = if alerts { &mut self.alerts_filter } else { &mut self.filter };
             match key.code {
-                KeyCode::Char(c) => self.filter.push(c),
+                KeyCode::Char(c) => filter.push(c),
                 KeyCode::Backspace => {
-                    self.filter.pop();
+                    filter.pop();
                 }
                 KeyCode::Esc => {
-                    self.filter.clear();
+                    filter.clear();
                     self.filtering = false;
                 }
                 KeyCode::Enter => self.filtering = false,
                 _ => {}
             }
-            self.keep_selection_visible();
-            self.alerts_scroll = 0;
+            if alerts {
+                self.alerts_scroll = 0;
+            } else {
+                self.keep_selection_visible();
+            }
             self.dirty = true;
             return Action::None;
         }
@@ -884,6 +897,11 @@ impl App {
                 None => return Action::None,
             },
             Command::Pick => self.picker = Some(Picker::default()),
+            // Pressed in the alerts view (its help open): back, as `a` is there.
+            Command::Alerts if self.view == View::Alerts => {
+                self.show_help = false;
+                self.view = self.alerts_from;
+            }
             Command::Alerts => {
                 self.alerts_from = self.view;
                 self.view = View::Alerts;
@@ -898,7 +916,14 @@ impl App {
             }
             Command::ScrollAlerts(by) => {
                 let limit = crate::ui::alerts_scroll_limit(self);
-                let to = (i64::from(self.alerts_scroll) + i64::from(by)).clamp(0, i64::from(limit)) as u16;
+                // From where the screen is: the list may have shrunk since.
+                let from = self.alerts_scroll.min(limit);
+                let by = match by {
+                    PAGE_DOWN => crate::ui::alerts_page(self),
+                    PAGE_UP => -crate::ui::alerts_page(self),
+                    by => by,
+                };
+                let to = (i64::from(from) + i64::from(by)).clamp(0, i64::from(limit)) as u16;
                 if to == self.alerts_scroll {
                     return Action::None;
                 }

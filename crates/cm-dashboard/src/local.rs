@@ -31,11 +31,11 @@ pub enum Request {
 /// or a slow source answers. It is dropped at once so that `requests` closes
 /// when the UI lets go of its sender.
 ///
-/// History goes to `history` (the XDG data dir's store), or nowhere when it
-/// is `None` (a captured tree is not this machine's history).
+/// History goes to `history` (the XDG data dir's store), or nowhere, for
+/// the reason it gives (a captured tree is not this machine's history).
 pub fn run(
     config: CoreConfig,
-    history: Option<std::path::PathBuf>,
+    history: Result<PathBuf, String>,
     wake: Sender<Request>,
     requests: Receiver<Request>,
     messages: inbox::Sender,
@@ -60,13 +60,11 @@ pub fn run(
     // The terminal is the UI's: what history has to say goes into the
     // snapshot's `history` entry, not to stderr.
     let mut recorder = match history {
-        Some(dir) => Recorder::start(
+        Ok(dir) => Recorder::start(
             HistoryConfig { dir, retention: Default::default(), forecast_min_span_ms: 7 * 86_400_000 },
             |_| {},
         ),
-        None => Recorder::off(Some(
-            "no history kept: a captured tree (--sysroot), or neither XDG_DATA_HOME nor HOME set".into(),
-        )),
+        Err(why) => Recorder::off(Some(format!("no history kept: {why}"))),
     };
     // The built-in status rules run here as on an agent, so the alerts view
     // shows what is firing; there are no routes to notify.
@@ -81,10 +79,11 @@ pub fn run(
 }
 
 /// Starts the thread that answers history requests from the local store in
-/// `dir` (`None`: no place for one), and tells the app whether there is one.
+/// `dir` (or why there is none), and tells the app whether there is one.
 /// It runs until the returned sender is dropped.
-pub fn spawn_history(dir: Option<PathBuf>, messages: inbox::Sender) -> std::io::Result<Sender<Fetch>> {
-    let available = dir.as_ref().map(|_| ()).ok_or_else(|| "neither XDG_DATA_HOME nor HOME is set".to_string());
+pub fn spawn_history(dir: Result<PathBuf, String>, messages: inbox::Sender) -> std::io::Result<Sender<Fetch>> {
+    let available = dir.as_ref().map(|_| ()).map_err(Clone::clone);
+    let dir = dir.ok();
     // The agent core records alert transitions in the same store.
     let _ = messages.send(Msg::HistorySource { host: 0, available: available.clone() });
     let _ = messages.send(Msg::EventSource { host: 0, available });
@@ -167,7 +166,7 @@ mod tests {
             store.record(now - ago, &[Sample { name: "memory.used_percent".into(), value: v }]).unwrap();
         }
         let (tx, rx) = inbox::inbox();
-        let reader = spawn_history(Some(dir.clone()), tx).unwrap();
+        let reader = spawn_history(Ok(dir.clone()), tx).unwrap();
         assert_eq!(
             all(&rx),
             [Msg::HistorySource { host: 0, available: Ok(()) }, Msg::EventSource { host: 0, available: Ok(()) }],
@@ -183,14 +182,14 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
 
         let (tx, rx) = inbox::inbox();
-        let empty = spawn_history(Some(dir.join("never")), tx).unwrap();
+        let empty = spawn_history(Ok(dir.join("never")), tx).unwrap();
         all(&rx);
         empty.send(fetch(2, now - 3_600_000, now + 1)).unwrap();
         let Msg::HistoryAnswer { answer, .. } = next(&rx) else { panic!("not an answer") };
         assert!(answer.as_ref().unwrap_err().contains("never"), "the error names the place: {answer:?}");
 
         let (tx, rx) = inbox::inbox();
-        let nowhere = spawn_history(None, tx).unwrap();
+        let nowhere = spawn_history(Err("a captured tree".into()), tx).unwrap();
         let sources = all(&rx);
         assert!(matches!(
             sources[..],
@@ -220,7 +219,7 @@ mod tests {
         let (wake, requests) = mpsc::channel();
         let (tx, rx) = inbox::inbox();
         let dir = store.clone();
-        std::thread::spawn(move || run(config, Some(dir), wake, requests, tx));
+        std::thread::spawn(move || run(config, Ok(dir), wake, requests, tx));
 
         let deadline = Instant::now() + Duration::from_secs(60);
         let alert = loop {

@@ -228,7 +228,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (tx, rx) = inbox::inbox();
     let (req_tx, req_rx) = mpsc::channel();
     // A captured tree (--sysroot) is not this machine: it gets no history.
-    let store = cm_history::store::dashboard_dir().filter(|_| cli.sysroot.is_none());
+    let store = match (&cli.sysroot, cm_history::store::dashboard_dir()) {
+        (Some(_), _) => Err("a captured tree (--sysroot) is not this machine's history".to_string()),
+        (None, None) => Err("neither XDG_DATA_HOME nor HOME is set".to_string()),
+        (None, Some(dir)) => Ok(dir),
+    };
     let history = local::spawn_history(store.clone(), tx.clone())?;
     {
         let (tx, wake) = (tx.clone(), req_tx.clone());

@@ -72,12 +72,13 @@ impl HostSnapshot {
     }
 
     /// The active alert that decides the host's status: the worst firing or
-    /// flapping one, the oldest of equals.
+    /// flapping one, of equals the one longest in its state (as the alerts
+    /// view orders them).
     pub fn worst_alert(&self) -> Option<&Alert> {
         self.alerts
             .iter()
             .filter(|a| a.state.is_active())
-            .max_by(|a, b| a.severity.cmp(&b.severity).then(b.started_ms.cmp(&a.started_ms)))
+            .max_by(|a, b| a.severity.cmp(&b.severity).then(b.since_ms.cmp(&a.since_ms)))
     }
 
     /// The report of the collector called `name`, if it ran.

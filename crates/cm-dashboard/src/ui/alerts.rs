@@ -1,5 +1,6 @@
-//! The alerts view: every host's alerts on one screen. Notification targets
-//! that are failing come first, then the active alerts (firing and
+//! The alerts view: every host's alerts on one screen. Hosts not heard from
+//! (their alerts as they last said, dimmed) and notification targets that
+//! are failing come first, then the active alerts (firing and
 //! flapping, then pending; worst first, then oldest), then the last day's
 //! transitions, newest first, and why a host's are missing.
 //!
@@ -61,13 +62,14 @@ impl Columns {
     }
 }
 
-/// A notified alert takes the style of its severity; a pending one, or a
-/// transition to pending or resolved, is secondary.
+/// A notified alert takes the style of its severity; a pending one, a
+/// transition to pending or resolved, or an alert of a host not heard from
+/// (as it last said), is secondary.
 fn style_of(row: &Row) -> (char, Style) {
-    if row.state.is_active() {
-        (theme::mark(row.severity), theme::status(row.severity))
-    } else {
-        (' ', theme::dim())
+    match (row.state.is_active(), row.old) {
+        (true, false) => (theme::mark(row.severity), theme::status(row.severity)),
+        (true, true) => (theme::mark(row.severity), theme::dim()),
+        (false, _) => (' ', theme::dim()),
     }
 }
 
@@ -88,45 +90,64 @@ fn note(text: String, style: Style) -> Line<'static> {
 }
 
 fn filter(app: &App) -> Filter<'_> {
-    Filter { text: &app.filter, min: app.min_severity }
+    Filter { text: &app.alerts_filter, min: app.min_severity }
+}
+
+/// One line of the view: made, or an alert's row, formatted only when it
+/// is on screen (the day's transitions of a fleet are many).
+enum Part {
+    Made(Line<'static>),
+    Row(Row),
+}
+
+impl Part {
+    fn line(self, cols: &Columns, now_ms: u64) -> Line<'static> {
+        match self {
+            Part::Made(line) => line,
+            Part::Row(row) => row_line(cols, &row, now_ms),
+        }
+    }
 }
 
 /// The view's lines, before scrolling, for a window `width` wide.
-fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
+fn parts(app: &App, width: usize) -> Vec<Part> {
     let now = app.now_ms;
     let cols = Columns::for_width(width);
+    let unheard = alerts::unheard(&app.hosts, now);
     let troubles = alerts::notifier_troubles(&app.hosts, now);
-    let active = alerts::active(&app.hosts, filter(app));
+    let active = alerts::active(&app.hosts, filter(app), now);
     let recent = alerts::recent(&app.hosts, filter(app), now);
     let notes = alerts::notes(&app.hosts);
-    // A failing target is read whole: its lines wrap, under a hanging indent.
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    for t in troubles {
-        for (i, part) in word_wrap(&t, width.saturating_sub(GUTTER).max(8)).into_iter().enumerate() {
-            let mark = if i == 0 { theme::mark(Status::Warning) } else { ' ' };
-            lines.push(Line::styled(format!("{mark} {part}"), theme::status(Status::Warning)));
+    // A host not heard from, and a failing target, are read whole: their
+    // lines wrap, under a hanging indent.
+    let mut lines: Vec<Part> = Vec::new();
+    let warnings = unheard.iter().map(|t| (t, Status::Critical)).chain(troubles.iter().map(|t| (t, Status::Warning)));
+    for (t, status) in warnings {
+        for (i, part) in word_wrap(t, width.saturating_sub(GUTTER).max(8)).into_iter().enumerate() {
+            let mark = if i == 0 { theme::mark(status) } else { ' ' };
+            lines.push(Part::Made(Line::styled(format!("{mark} {part}"), theme::status(status))));
         }
     }
     if active.is_empty() && recent.is_empty() {
-        let narrowed = !app.filter.is_empty() || app.min_severity != MinSeverity::All;
+        let narrowed = !app.alerts_filter.is_empty() || app.min_severity != MinSeverity::All;
         let text = if narrowed { "no alerts match the filter" } else { "no alerts" };
-        lines.push(note(text.into(), Style::default()));
+        lines.push(Part::Made(note(text.into(), Style::default())));
     } else {
-        lines.push(header(&cols, "Active"));
+        lines.push(Part::Made(header(&cols, "Active")));
         if active.is_empty() {
-            lines.push(note("none".into(), theme::dim()));
+            lines.push(Part::Made(note("none".into(), theme::dim())));
         }
-        lines.extend(active.iter().map(|r| row_line(&cols, r, now)));
-        lines.push(Line::raw(""));
-        lines.push(header(&cols, "Recent"));
+        lines.extend(active.into_iter().map(Part::Row));
+        lines.push(Part::Made(Line::raw("")));
+        lines.push(Part::Made(header(&cols, "Recent")));
         if recent.is_empty() {
-            lines.push(note("no transitions in the last 24 h".into(), theme::dim()));
+            lines.push(Part::Made(note("no transitions in the last 24 h".into(), theme::dim())));
         }
-        lines.extend(recent.iter().map(|r| row_line(&cols, r, now)));
+        lines.extend(recent.into_iter().map(Part::Row));
     }
-    lines.extend(notes.into_iter().map(|n| note(n, theme::dim())));
+    lines.extend(notes.into_iter().map(|n| Part::Made(note(n, theme::dim()))));
     if !cols.wide && lines.len() > 1 {
-        lines.push(note(format!("{WIDE}+ columns: severity, reason"), theme::dim()));
+        lines.push(Part::Made(note(format!("{WIDE}+ columns: severity, reason"), theme::dim())));
     }
     lines
 }
@@ -154,15 +175,15 @@ fn word_wrap(text: &str, width: usize) -> Vec<String> {
 /// text filters.
 pub fn title_line(app: &App, width: u16) -> Line<'static> {
     let everything = Filter { text: "", min: MinSeverity::All };
-    let all = alerts::active(&app.hosts, everything);
+    let all = alerts::active(&app.hosts, everything, app.now_ms);
     let notified = all.iter().filter(|r| r.state.is_active()).count();
     let pending = all.iter().filter(|r| r.state == AlertState::Pending).count();
     let mut text = format!(" cm-dashboard ── alerts ── {notified} firing, {pending} pending");
     if app.min_severity != MinSeverity::All {
         text.push_str(&format!(" ── severity: {}", app.min_severity.label()));
     }
-    if !app.filter.is_empty() {
-        text.push_str(&format!(" ── filter: {}", app.filter));
+    if !app.alerts_filter.is_empty() {
+        text.push_str(&format!(" ── filter: {}", app.alerts_filter));
     }
     super::fill_title(text, width)
 }
@@ -186,20 +207,28 @@ fn limit(total: usize, room: usize) -> usize {
 /// The furthest the view can scroll on the app's screen.
 pub fn scroll_limit(app: &App) -> u16 {
     let (cols, rows) = app.screen;
-    let total = lines(app, usize::from(cols)).len();
+    let total = parts(app, usize::from(cols)).len();
     limit(total, room(rows)).min(usize::from(u16::MAX)) as u16
 }
 
+/// How far PgUp and PgDn move: the rows a scrolled screen shows.
+pub fn page(app: &App) -> i32 {
+    room(app.screen.1).saturating_sub(1).max(1) as i32
+}
+
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let lines = lines(app, usize::from(area.width));
+    let width = usize::from(area.width);
+    let (cols, now) = (Columns::for_width(width), app.now_ms);
+    let lines = parts(app, width);
     let room = usize::from(area.height);
     let scroll = usize::from(app.alerts_scroll).min(limit(lines.len(), room));
     let mut shown: Vec<Line<'static>> = if lines.len() <= room {
-        lines
+        lines.into_iter().map(|p| p.line(&cols, now)).collect()
     } else {
         let take = room.saturating_sub(1).max(1);
         let below = lines.len().saturating_sub(scroll + take);
-        let mut part: Vec<Line<'static>> = lines.into_iter().skip(scroll).take(take).collect();
+        let mut part: Vec<Line<'static>> =
+            lines.into_iter().skip(scroll).take(take).map(|p| p.line(&cols, now)).collect();
         let say = match (scroll, below) {
             (0, b) => format!("↓ {b} more rows: ↓/PgDn"),
             (a, 0) => format!("↑ {a} rows above: ↑/PgUp"),

@@ -23,7 +23,7 @@ use crate::app::{App, Command, Connection, HostEntry, Scope, View, KEYS};
 use crate::{format, theme};
 use wrapped::Wrapped;
 
-pub use alerts::scroll_limit as alerts_scroll_limit;
+pub use alerts::{page as alerts_page, scroll_limit as alerts_scroll_limit};
 pub use help::scroll_limit as help_scroll_limit;
 
 /// Smallest terminal that gets the full layout.
@@ -211,7 +211,10 @@ fn key_bar(app: &App, width: u16) -> Line<'static> {
     if app.filtering {
         return Line::from(vec![
             Span::styled(" filter: ", theme::key()),
-            Span::raw(format!("{}_", app.filter)),
+            Span::raw(format!(
+                "{}_",
+                if app.view == crate::app::View::Alerts { &app.alerts_filter } else { &app.filter }
+            )),
             Span::styled("   Enter keep  Esc clear", theme::dim()),
         ]);
     }
@@ -1328,6 +1331,76 @@ mod alert_tests {
         app.update(key('s'));
         let text = render_to_text(&app, 100, 30);
         assert!(!text.lines().next().unwrap().contains("severity:") && text.contains("cpu-hot"), "all again: {text}");
+    }
+
+    #[test]
+    fn the_alerts_views_own_filter_matches_a_row_as_shown_and_leaves_the_overview_alone() {
+        let mut app = alerting_fleet();
+        let selected = app.selected;
+        app.update(key('a'));
+        app.update(key('/'));
+        for c in "fs-full /srv".chars() {
+            app.update(key(c));
+        }
+        app.update(code(KeyCode::Enter));
+        let text = render_to_text(&app, 100, 30);
+        assert!(text.contains("fs-full /srv") && !text.contains("cpu-hot"), "rule and instance as one: {text}");
+        app.update(code(KeyCode::Esc));
+        assert_eq!(app.view, View::Overview);
+        assert_eq!((app.filter.as_str(), app.selected), ("", selected), "the overview's filter and selection");
+        assert!(render_to_text(&app, 100, 30).contains("steambox"));
+        app.update(key('a'));
+        assert!(render_to_text(&app, 100, 30).contains("── filter: fs-full /srv"), "the alerts view keeps its own");
+    }
+
+    #[test]
+    fn a_with_the_help_open_in_the_alerts_view_goes_back() {
+        let mut app = alerting_fleet();
+        app.update(key('a'));
+        app.update(key('?'));
+        app.update(key('a'));
+        assert_eq!((app.view, app.show_help), (View::Overview, false));
+        app.update(key('a'));
+        app.update(code(KeyCode::Esc));
+        assert_eq!(app.view, View::Overview, "Esc goes back as before");
+    }
+
+    #[test]
+    fn an_unreachable_hosts_alerts_are_dimmed_and_said_to_be_as_last_seen() {
+        let mut app = alerting_fleet();
+        let connection = crate::app::Connection::Unreachable { reason: "connection refused".into() };
+        app.update(Msg::Connection { host: 0, connection, interval_ms: None });
+        app.update(key('a'));
+        let text = render_to_text(&app, 100, 30);
+        let first = text.lines().nth(1).unwrap();
+        assert!(first.starts_with("× srv01 unreachable: ") && text.contains("its alerts as of"), "{text}");
+        assert!(!text.contains("notify ops"), "a notifier it cannot tell of now is not listed: {text}");
+        let buf = super::tests::draw(&app, 100, 30);
+        assert_eq!(super::tests::row_color(&buf, "fs-full /srv"), Color::DarkGray, "as last seen");
+        assert_eq!(super::tests::row_color(&buf, "cpu-hot"), Color::Yellow, "steambox is live");
+    }
+
+    #[test]
+    fn page_keys_move_a_screen_and_a_shrunk_list_scrolls_from_where_it_shows() {
+        let mut app = alerting_fleet();
+        let mut srv = app.hosts[0].snapshot.clone().unwrap();
+        for i in 0..40 {
+            srv.alerts.push(alert(&format!("disk-{i}"), "", AlertState::Resolved, Status::Warning, 50 + i, "cleared"));
+        }
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(srv.clone()), received_ms: NOW_MS - 400 });
+        app.update(Msg::Resize { cols: 80, rows: 24 });
+        app.update(key('a'));
+        app.update(code(KeyCode::PageDown));
+        assert_eq!(app.alerts_scroll, 21, "the 22 rows of a 24-row screen, less the note");
+        app.update(code(KeyCode::End));
+        let end = app.alerts_scroll;
+        // Half the rows go: the first key up moves the screen.
+        srv.alerts.truncate(23);
+        app.update(Msg::Snapshot { host: 0, snapshot: Box::new(srv), received_ms: NOW_MS - 300 });
+        let limit = super::alerts_scroll_limit(&app);
+        assert!(limit < end, "{limit} < {end}");
+        app.update(code(KeyCode::Up));
+        assert_eq!(app.alerts_scroll, limit - 1);
     }
 
     #[test]
