@@ -384,11 +384,15 @@ fn gotify(url: &Url) -> Result<Target, String> {
     if url.username() != "" {
         return Err("gotify takes no user: the token is the last part of the path, or in token_file=".into());
     }
-    let path = url.path().trim_end_matches('/');
+    // With token_file=, a path that ends in / is where Gotify is served
+    // (gotify://host/gotify/?token_file=...); one that does not ends in a token.
+    let raw = url.path();
+    let path = raw.trim_end_matches('/');
     let token_file = file_param(&params, "token_file")?;
     let (prefix, token) = match (path.rsplit_once('/'), token_file) {
+        (_, Some(file)) if raw.ends_with('/') => (path.to_string(), GotifyToken::File(file)),
         (Some((_, t)), Some(_)) if !t.is_empty() => {
-            return Err("a token in the path and token_file=: choose one".into())
+            return Err("a token in the path and token_file=: choose one (end a path to Gotify with /)".into())
         }
         (_, Some(file)) => (path.to_string(), GotifyToken::File(file)),
         (Some((prefix, t)), None) if !t.is_empty() => (prefix.to_string(), GotifyToken::Inline(t.to_string())),
@@ -553,6 +557,9 @@ mod tests {
         let Target::Gotify(g) = &t else { panic!() };
         assert_eq!((g.base.as_str(), &g.token), ("http://h:8080", &GotifyToken::File("/run/g".into())));
         assert_eq!(t.redacted(), "gotify://h:8080/?scheme=http&token_file=/run/g");
+        let Target::Gotify(g) = Target::parse("gotify://h/gotify/?token_file=/run/g").unwrap() else { panic!() };
+        assert_eq!((g.base.as_str(), &g.token), ("https://h/gotify", &GotifyToken::File("/run/g".into())));
+        assert!(err("gotify://h/tok?token_file=/run/g").contains("choose one"));
         assert!(err("gotify://h/").contains("no token"));
         assert!(err("gotify://h/T?token_file=/x").contains("choose one"));
         assert!(err("gotify://h/T?priority=11").contains("0 to 10"));
