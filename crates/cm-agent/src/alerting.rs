@@ -36,6 +36,9 @@ const RETRY_MAX: Duration = Duration::from_secs(600);
 pub struct Failure {
     pub why: String,
     pub permanent: bool,
+    /// The target refused this message (not every message): it is dropped,
+    /// and the next one goes.
+    pub refused: bool,
 }
 
 /// How notifications leave the agent: the real transports (SMTP, webhooks).
@@ -339,6 +342,20 @@ impl Notifier {
                         next = now;
                     }
                 }
+                Err(f) if f.refused => {
+                    let ids: Vec<i64> = batch.iter().map(|q| q.id).collect();
+                    (self.log)(&format!(
+                        "notify {}: {}: the target refuses this message; its {} notifications are dropped",
+                        batch[0].route,
+                        f.why,
+                        ids.len()
+                    ));
+                    if let Err(e) = self.journal.drop(&ids, now) {
+                        (self.log)(&format!("notify: cannot drop the refused message: {e}"));
+                    }
+                    state.error = Some(f.why);
+                    next = now;
+                }
                 Err(f) => {
                     state.failures += 1;
                     let backoff = if f.permanent {
@@ -439,7 +456,7 @@ impl Transport for Transports {
         use crate::notify::{compose, send, Item, Target};
         // The outbox keeps the URL as configured when it was queued; it is
         // parsed again here, so a message queued before a restart still goes.
-        let target = Target::parse(target).map_err(|why| Failure { why, permanent: true })?;
+        let target = Target::parse(target).map_err(|why| Failure { why, permanent: true, refused: false })?;
         let parsed: Vec<Item> = items.iter().filter_map(|q| serde_json::from_str(&q.item).ok()).collect();
         if parsed.len() < items.len() {
             // Written by another version: said, and marked sent rather than retried for days.
@@ -457,8 +474,11 @@ impl Transport for Transports {
         // ever being another message's (row ids start again in an empty outbox).
         let (first, last) = (&items[0], items[items.len() - 1].id);
         let message = compose(host, &parsed, &format!("cm-{host}-{}-{}-{last}", first.created_ms, first.id));
-        let sent = send(&target, &message, SEND_TIMEOUT)
-            .map_err(|e| Failure { why: e.to_string(), permanent: e.is_permanent() })?;
+        let sent = send(&target, &message, SEND_TIMEOUT).map_err(|e| Failure {
+            why: e.to_string(),
+            permanent: e.is_permanent(),
+            refused: e.refuses_the_message(),
+        })?;
         for refused in sent.refused {
             eprintln!("cm-agent: notify: sent to the other recipients, but {refused}");
         }
@@ -561,7 +581,7 @@ mod tests {
     #[test]
     fn a_target_that_is_down_is_retried_with_backoff_and_gets_each_message_once() {
         let t = Recording::default();
-        *t.down.lock().unwrap() = Some(Failure { why: "connection refused".into(), permanent: false });
+        *t.down.lock().unwrap() = Some(Failure { why: "connection refused".into(), permanent: false, refused: false });
         let mut n = notifier(&t, Journal::in_memory());
         n.store_all(vec![work("a", AlertState::Firing)], 0);
         let mut waits = Vec::new();
@@ -589,12 +609,29 @@ mod tests {
     }
 
     #[test]
+    fn a_message_its_target_refuses_is_dropped_and_does_not_hold_up_the_next() {
+        let t = Recording::default();
+        let refused = Failure { why: "HTTP 413: too large".into(), permanent: true, refused: true };
+        *t.down.lock().unwrap() = Some(refused);
+        let mut n = notifier(&t, Journal::in_memory());
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
+        assert_eq!(n.deliver(30_000), Duration::ZERO, "the next message may go at once");
+        assert!(n.journal.unsent().unwrap().is_empty(), "dropped, not retried for days");
+        *t.down.lock().unwrap() = None;
+        n.store_all(vec![work("b", AlertState::Firing)], 40_000);
+        n.deliver(70_000);
+        let sent = t.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent.iter().all(|(_, items)| items == &["b firing"]), "{sent:?}");
+    }
+
+    #[test]
     fn what_was_not_sent_is_sent_by_the_next_process_exactly_once() {
         let dir = std::env::temp_dir().join(format!("cm-outbox-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (_store, _) = cm_history::Store::open(&dir, cm_history::Retention::default(), 0).unwrap();
         let t = Recording::default();
-        *t.down.lock().unwrap() = Some(Failure { why: "down".into(), permanent: false });
+        *t.down.lock().unwrap() = Some(Failure { why: "down".into(), permanent: false, refused: false });
         let mut n = notifier(&t, Journal::open(&dir).unwrap());
         n.store_all(vec![work("a", AlertState::Firing)], 0);
         n.deliver(30_000);

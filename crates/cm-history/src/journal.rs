@@ -225,6 +225,17 @@ impl Journal {
         tx.commit().map_err(e)
     }
 
+    /// Gives up on notifications their target refused for good.
+    pub fn drop(&mut self, ids: &[i64], now_ms: i64) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let e = |e| HistoryError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        for id in ids {
+            tx.execute("UPDATE outbox SET dropped = ?1 WHERE id = ?2", params![now_ms, id]).map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
     /// Gives up on notifications older than `give_up_ms` (returned, so they
     /// can be logged) and forgets sent ones older than `keep_ms`.
     pub fn expire(&mut self, now_ms: i64, give_up_ms: i64, keep_ms: i64) -> Result<Vec<Queued>, HistoryError> {

@@ -56,6 +56,17 @@ impl SendError {
             _ => false,
         }
     }
+
+    /// Whether the target refused this message for good, for what it is
+    /// (too large, malformed to it), and would take another: sending it
+    /// again cannot help, and it must not hold up the ones after it.
+    pub fn refuses_the_message(&self) -> bool {
+        match self {
+            SendError::Http { status, .. } => matches!(status, 400 | 413 | 415 | 422),
+            SendError::Smtp { step, code, .. } => *step == "the message" && matches!(code, 552 | 554),
+            _ => false,
+        }
+    }
 }
 
 /// Sends `msg` to `target`, giving each network step `timeout`.
@@ -532,6 +543,14 @@ mod tests {
             |code| SendError::Recipient { target: String::new(), address: "a".into(), code, text: String::new() };
         assert!(rcpt(550).is_permanent() && !rcpt(451).is_permanent());
         assert!(!SendError::Refused { target: String::new(), addr: String::new() }.is_permanent());
+        let http = |status| SendError::Http { target: String::new(), status, body: String::new() };
+        assert!(http(413).refuses_the_message() && http(422).refuses_the_message());
+        assert!(
+            !http(401).refuses_the_message() && !http(404).refuses_the_message(),
+            "the target's, not the message's"
+        );
+        let smtp = |step, code| SendError::Smtp { target: String::new(), step, code, text: String::new() };
+        assert!(smtp("the message", 552).refuses_the_message() && !smtp("MAIL FROM", 554).refuses_the_message());
     }
 
     #[test]
