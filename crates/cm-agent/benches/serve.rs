@@ -1,7 +1,9 @@
 //! The agent serving three dashboards at a 2 s interval, next to Debian's
 //! node_exporter scraped every 2 s, measured in the same run:
 //! resident memory, CPU per minute, bytes per second per host, and the time
-//! from collection to a dashboard holding the snapshot (p50 / p99).
+//! from collection to a dashboard holding the snapshot (p50 / p99; a
+//! heartbeat, sent 5 s after the last frame when nothing visible changed,
+//! carries the newest snapshot's time, up to an interval old).
 //! Bytes here are frame bytes and gzip'd HTTP responses (what Prometheus
 //! fetches), not what travels on the wire: bench/wire.sh counts that.
 //!
@@ -60,7 +62,8 @@ fn main() {
     )
     .unwrap();
     let mut agent = Command::new(env!("CARGO_BIN_EXE_cm-agent"))
-        .args(["run", "--config", &format!("{d}/agent.toml")])
+        // Its own history, not the machine's (/var/lib/cm-agent as root).
+        .args(["run", "--config", &format!("{d}/agent.toml"), "--state-dir", &format!("{d}/state")])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -216,22 +216,21 @@ impl Journal {
 
     /// Marks notifications as accepted by their target.
     pub fn sent(&mut self, ids: &[i64], now_ms: i64) -> Result<(), HistoryError> {
-        let path = self.path.clone();
-        let e = |e| HistoryError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(e)?;
-        for id in ids {
-            tx.execute("UPDATE outbox SET sent = ?1 WHERE id = ?2", params![now_ms, id]).map_err(e)?;
-        }
-        tx.commit().map_err(e)
+        self.mark("UPDATE outbox SET sent = ?1 WHERE id = ?2", ids, now_ms)
     }
 
     /// Gives up on notifications their target refused for good.
     pub fn drop(&mut self, ids: &[i64], now_ms: i64) -> Result<(), HistoryError> {
+        self.mark("UPDATE outbox SET dropped = ?1 WHERE id = ?2", ids, now_ms)
+    }
+
+    /// Runs `update` (time, id) for each of `ids`, in one transaction.
+    fn mark(&mut self, update: &str, ids: &[i64], now_ms: i64) -> Result<(), HistoryError> {
         let path = self.path.clone();
         let e = |e| HistoryError::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
         for id in ids {
-            tx.execute("UPDATE outbox SET dropped = ?1 WHERE id = ?2", params![now_ms, id]).map_err(e)?;
+            tx.execute(update, params![now_ms, id]).map_err(e)?;
         }
         tx.commit().map_err(e)
     }
