@@ -350,11 +350,16 @@ impl Notifier {
                         f.why,
                         ids.len()
                     ));
-                    if let Err(e) = self.journal.drop(&ids, now) {
-                        (self.log)(&format!("notify: cannot drop the refused message: {e}"));
-                    }
                     state.error = Some(f.why);
-                    next = now;
+                    match self.journal.drop(&ids, now) {
+                        Ok(()) => next = now,
+                        // Not sent again at once: it would be refused again.
+                        Err(e) => {
+                            (self.log)(&format!("notify: cannot drop the refused message: {e}"));
+                            state.retry_at_ms = now + RETRY_FIRST.as_millis() as i64;
+                            next = next.min(state.retry_at_ms);
+                        }
+                    }
                 }
                 Err(f) => {
                     state.failures += 1;
