@@ -45,10 +45,15 @@ rootfs() {
   rootfs_ready && return 0
   mkdir -p "$DIR"
   # Tests boot containers in parallel: one builds the root filesystem while the
-  # others wait for it on this lock, then find it built.
-  exec 9>"$DIR/rootfs.lock"
-  flock 9
-  rootfs_ready && return 0
+  # others wait for it on this lock, then find it built. The lock is this
+  # subshell's alone: no container started later holds it.
+  (
+    flock 9
+    if ! rootfs_ready; then build_rootfs; fi
+  ) 9>"$DIR/rootfs.lock"
+}
+
+build_rootfs() {
   rm -rf "$ROOTFS" "$ROOTFS.tmp"
   if ! command -v mmdebstrap >/dev/null && ! command -v debootstrap >/dev/null; then
     # Waits for another apt-get holding dpkg's lock rather than failing at once.

@@ -133,6 +133,8 @@ impl Alerting {
             host: host.to_string(),
             expired_at: 0,
             unstored: Default::default(),
+            unmarked: Vec::new(),
+            clocks: Vec::new(),
         };
         let tx = match std::thread::Builder::new().name("notify".into()).spawn(move || notifier.run(rx)) {
             Ok(_) => Some(tx),
@@ -202,6 +204,11 @@ struct Notifier {
     /// What could not be stored yet (a busy or full disk): tried again
     /// before anything newer, so nothing decided is lost or reordered.
     unstored: std::collections::VecDeque<Work>,
+    /// Notifications their target accepted that could not be marked sent
+    /// yet: never sent again, and marked when the file takes it.
+    unmarked: Vec<i64>,
+    /// Backup clocks that could not be stored yet.
+    clocks: Vec<BackupClock>,
 }
 
 /// Batches kept for another try at most; beyond, the oldest are dropped.
@@ -263,10 +270,16 @@ impl Notifier {
             }
         }
         let result = self.journal.record(&work.events, &rows, now);
-        if result.is_ok() && !work.clocks.is_empty() {
-            // The clocks move again with the next run of the job: not retried.
-            if let Err(e) = self.journal.set_clocks(&work.clocks) {
-                (self.log)(&format!("alerts: when backup jobs last succeeded could not be stored: {e}"));
+        // A job's first sighting is told once: a clock not stored is kept
+        // (the newest of each job) and stored with the next batch.
+        for c in &work.clocks {
+            self.clocks.retain(|k| k.job != c.job);
+            self.clocks.push(c.clone());
+        }
+        if result.is_ok() && !self.clocks.is_empty() {
+            match self.journal.set_clocks(&self.clocks) {
+                Ok(()) => self.clocks.clear(),
+                Err(e) => (self.log)(&format!("alerts: when backup jobs last succeeded could not be stored: {e}")),
             }
         }
         let error = result.err().map(|e| format!("alert events and notifications could not be stored: {e}"));
@@ -299,8 +312,11 @@ impl Notifier {
                 Err(e) => (self.log)(&format!("notify: cannot expire old notifications: {e}")),
             }
         }
+        if !self.unmarked.is_empty() && self.journal.sent(&self.unmarked, now).is_ok() {
+            self.unmarked.clear();
+        }
         let unsent = match self.journal.unsent() {
-            Ok(u) => u,
+            Ok(u) => u.into_iter().filter(|q| !self.unmarked.contains(&q.id)).collect::<Vec<_>>(),
             Err(e) => {
                 (self.log)(&format!("notify: cannot read the outbox: {e}"));
                 return RETRY_FIRST;
@@ -328,7 +344,8 @@ impl Notifier {
                 Ok(()) => {
                     let ids: Vec<i64> = batch.iter().map(|q| q.id).collect();
                     if let Err(e) = self.journal.sent(&ids, now) {
-                        (self.log)(&format!("notify: sent, but cannot mark it sent: {e}"));
+                        (self.log)(&format!("notify: sent, but cannot mark it sent yet: {e}"));
+                        self.unmarked.extend(ids);
                     }
                     if state.error.is_some() {
                         (self.log)(&format!(
@@ -342,7 +359,10 @@ impl Notifier {
                         next = now;
                     }
                 }
-                Err(f) if f.refused => {
+                // Refused by a target that took messages before: this one is
+                // at fault. One that never took any is misconfigured, and
+                // what waits for it is kept until it is fixed.
+                Err(f) if f.refused && self.journal.has_sent(target).unwrap_or(false) => {
                     let ids: Vec<i64> = batch.iter().map(|q| q.id).collect();
                     (self.log)(&format!(
                         "notify {}: {}: the target refuses this message; its {} notifications are dropped",
@@ -350,12 +370,15 @@ impl Notifier {
                         f.why,
                         ids.len()
                     ));
-                    state.error = Some(f.why);
                     match self.journal.drop(&ids, now) {
-                        Ok(()) => next = now,
+                        Ok(()) => {
+                            state.error = None;
+                            next = now;
+                        }
                         // Not sent again at once: it would be refused again.
                         Err(e) => {
                             (self.log)(&format!("notify: cannot drop the refused message: {e}"));
+                            state.error = Some(f.why);
                             state.retry_at_ms = now + RETRY_FIRST.as_millis() as i64;
                             next = next.min(state.retry_at_ms);
                         }
@@ -388,7 +411,7 @@ impl Notifier {
         match self.journal.unsent() {
             Ok(left) => {
                 let mut waiting: HashMap<String, u32> = HashMap::new();
-                for q in left {
+                for q in left.into_iter().filter(|q| !self.unmarked.contains(&q.id)) {
                     *waiting.entry(q.target).or_default() += 1;
                 }
                 self.publish(&waiting, now);
@@ -551,6 +574,8 @@ mod tests {
             host: String::new(),
             expired_at: i64::MAX / 2,
             unstored: Default::default(),
+            unmarked: Vec::new(),
+            clocks: Vec::new(),
         }
     }
 
@@ -616,18 +641,49 @@ mod tests {
     #[test]
     fn a_message_its_target_refuses_is_dropped_and_does_not_hold_up_the_next() {
         let t = Recording::default();
-        let refused = Failure { why: "HTTP 413: too large".into(), permanent: true, refused: true };
-        *t.down.lock().unwrap() = Some(refused);
+        let refused = || Some(Failure { why: "HTTP 413: too large".into(), permanent: true, refused: true });
         let mut n = notifier(&t, Journal::in_memory());
+        // A target that never took anything is misconfigured: what waits is kept.
+        *t.down.lock().unwrap() = refused();
         n.store_all(vec![work("a", AlertState::Firing)], 0);
-        assert_eq!(n.deliver(30_000), Duration::ZERO, "the next message may go at once");
+        assert_eq!(n.deliver(30_000), RETRY_MAX, "retried later, as any lasting failure");
+        assert_eq!(n.journal.unsent().unwrap().len(), 2, "kept for each target");
+        *t.down.lock().unwrap() = None;
+        n.deliver(30_000 + RETRY_MAX.as_millis() as i64);
+        assert_eq!(t.sent.lock().unwrap().len(), 2, "sent once the target takes it");
+        // Now it takes messages: one it refuses is at fault, and is dropped.
+        *t.down.lock().unwrap() = refused();
+        n.store_all(vec![work("b", AlertState::Firing)], 700_000);
+        assert_eq!(n.deliver(730_000), Duration::ZERO, "the next message may go at once");
         assert!(n.journal.unsent().unwrap().is_empty(), "dropped, not retried for days");
         *t.down.lock().unwrap() = None;
-        n.store_all(vec![work("b", AlertState::Firing)], 40_000);
-        n.deliver(70_000);
+        n.store_all(vec![work("c", AlertState::Firing)], 740_000);
+        n.deliver(770_000);
         let sent = t.sent.lock().unwrap().clone();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        assert!(sent.iter().all(|(_, items)| items == &["b firing"]), "{sent:?}");
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert!(sent[2..].iter().all(|(_, items)| items == &["c firing"]), "{sent:?}");
+    }
+
+    #[test]
+    fn a_message_sent_but_not_marked_sent_is_not_sent_again() {
+        let dir = std::env::temp_dir().join(format!("cm-unmarked-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_store, _) = cm_history::Store::open(&dir, cm_history::Retention::default(), 0).unwrap();
+        let t = Recording::default();
+        let mut n = notifier(&t, Journal::open(&dir).unwrap());
+        n.store_all(vec![work("a", AlertState::Firing)], 0);
+        // The file is held by another writer from the moment the targets took it.
+        let other = rusqlite::Connection::open(dir.join(cm_history::store::FILE_NAME)).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        n.deliver(30_000);
+        assert_eq!(t.sent.lock().unwrap().len(), 2);
+        n.deliver(45_000);
+        assert_eq!(t.sent.lock().unwrap().len(), 2, "not sent again while it cannot be marked");
+        other.execute_batch("COMMIT").unwrap();
+        n.deliver(60_000);
+        assert!(n.unmarked.is_empty() && n.journal.unsent().unwrap().is_empty(), "marked once it can be");
+        assert_eq!(t.sent.lock().unwrap().len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -727,7 +783,9 @@ mod tests {
         n.store_all(vec![work("b", AlertState::Firing)], 1_000);
         assert!(n.unstored.is_empty());
         assert!(n.shared.lock().unwrap().error.is_none());
-        let rules: Vec<String> = n.journal.active().unwrap().into_iter().map(|e| e.rule).collect();
+        // Of equal times, the events come back in the order they were written.
+        let (events, _) = cm_history::Reader::open(&dir).unwrap().alert_events(0, 1, 10).unwrap();
+        let rules: Vec<String> = events.into_iter().map(|e| e.rule).collect();
         assert_eq!(rules, ["a", "b"]);
         n.deliver(40_000);
         assert_eq!(t.sent.lock().unwrap().len(), 2, "both notified, once to each target, in one message");

@@ -219,6 +219,16 @@ impl Journal {
         self.mark("UPDATE outbox SET sent = ?1 WHERE id = ?2", ids, now_ms)
     }
 
+    /// Whether `target` accepted a notification within the days sent ones
+    /// are kept.
+    pub fn has_sent(&self, target: &str) -> Result<bool, HistoryError> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM outbox WHERE target = ?1 AND sent IS NOT NULL)", [target], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// Gives up on notifications their target refused for good.
     pub fn drop(&mut self, ids: &[i64], now_ms: i64) -> Result<(), HistoryError> {
         self.mark("UPDATE outbox SET dropped = ?1 WHERE id = ?2", ids, now_ms)

@@ -22,6 +22,8 @@ pub const RESOLVED_SHOWN_MS: u64 = 3_600_000;
 /// any other. A shorter gap (a collector that missed its deadline, the first
 /// round after a start, before every source answered) holds it as it was.
 pub const GONE_AFTER_MS: u64 = 5 * 60_000;
+/// Every backup job's clock is handed out to be stored this often.
+const CLOCKS_AGAIN_MS: u64 = 3_600_000;
 
 /// One evaluation's input.
 pub struct Input<'a> {
@@ -159,6 +161,9 @@ pub struct Engine {
     watched_since: HashMap<String, u64>,
     /// Jobs whose clock moved since the last evaluation.
     clocks_moved: BTreeSet<String>,
+    /// When every job's clock was last handed out to be stored (again, in
+    /// case one was lost on the way).
+    clocks_told_ms: u64,
     started_ms: u64,
 }
 
@@ -172,6 +177,7 @@ impl Engine {
             last_success: HashMap::new(),
             watched_since: HashMap::new(),
             clocks_moved: BTreeSet::new(),
+            clocks_told_ms: now_ms,
             started_ms: now_ms,
         }
     }
@@ -211,7 +217,9 @@ impl Engine {
             t.inner = Inner::Firing;
             t.flapping = e.state == AlertState::Flapping;
             if t.flapping {
-                t.changes = std::iter::repeat_n(e.ts_ms, self.rules.flap_changes as usize).collect();
+                // Its changes were not stored: it flaps on for a window from the start.
+                let at = e.ts_ms.max(self.started_ms);
+                t.changes = std::iter::repeat_n(at, self.rules.flap_changes as usize).collect();
             }
             (t.severity, t.value, t.reason) = (e.severity, e.value, e.reason.clone());
             (t.told, t.told_ms) = (Some(e.state), e.ts_ms.max(self.started_ms));
@@ -294,6 +302,10 @@ impl Engine {
         }
         self.repeat(&rules, now, &mut out);
         self.rules.rules = rules;
+        if now.saturating_sub(self.clocks_told_ms) >= CLOCKS_AGAIN_MS {
+            self.clocks_told_ms = now;
+            self.clocks_moved.extend(self.watched_since.keys().cloned());
+        }
         for job in std::mem::take(&mut self.clocks_moved) {
             let since_ms = self.watched_since.get(&job).copied().unwrap_or(now);
             out.clocks.push(BackupClock { success_ms: self.last_success.get(&job).copied(), since_ms, job });
@@ -407,6 +419,11 @@ impl Engine {
                         )
                     })
                     .collect();
+                if !out.is_empty() && self.tracks.contains_key(&(rule.name.clone(), String::new())) {
+                    // "None ever reported" is over: one does.
+                    let reason = "a matching series reports".to_string();
+                    out.push((String::new(), Reading { holds: Some(false), severity: *severity, value: None, reason }));
+                }
                 if out.is_empty() {
                     let since = self.never_since.get(&rule.name).map_or(self.started_ms, |&s| s.min(self.started_ms));
                     let quiet = now.saturating_sub(since);
@@ -1035,6 +1052,9 @@ mod tests {
         assert!(out.notices[0].event.reason.starts_with("no series matching zram.*.original_bytes reported since"));
         let out = at(&mut e, 11 * MIN, &[(gpu, 50.0)]);
         assert_eq!(states(&out), [("gpu-gone gpu.card0.temperature_celsius".into(), AlertState::Resolved)]);
+        // The first zram device reports: "none ever did" resolves at once.
+        let out = at(&mut e, 12 * MIN, &[("zram.zram0.original_bytes", 1.0)]);
+        assert_eq!(states(&out), [("no-zram".into(), AlertState::Resolved)]);
     }
 
     fn backup(result: &str, last_run_ms: u64) -> HostSnapshot {
@@ -1249,13 +1269,14 @@ mod tests {
             latest.retain(|l| (&l.rule, &l.instance) != (&ev.rule, &ev.instance));
             latest.push(ev);
         }
-        let mut again = engine_started(config, 7 * MIN);
+        // Restarted two hours later, far past the flap window.
+        let mut again = engine_started(config, 120 * MIN);
         again.restore(&latest);
-        let out = at(&mut again, 7 * MIN, &[("cpu.load1", 8.0)]);
+        let out = at(&mut again, 120 * MIN, &[("cpu.load1", 8.0)]);
         assert!(out.events.is_empty() && out.notices.is_empty(), "{out:?}");
         assert_eq!(state(&again, "flappy"), Some(AlertState::Flapping));
         assert_eq!(state(&again, "gpu-gone"), Some(AlertState::Firing), "still absent since it last reported");
-        let out = at(&mut again, 8 * MIN, &[("cpu.load1", 8.0), (gpu, 50.0)]);
+        let out = at(&mut again, 121 * MIN, &[("cpu.load1", 8.0), (gpu, 50.0)]);
         assert_eq!(states(&out), [(format!("gpu-gone {gpu}"), AlertState::Resolved)]);
     }
 }

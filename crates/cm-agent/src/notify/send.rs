@@ -438,7 +438,7 @@ fn send_smtp(target: &Target, smtp: &Smtp, msg: &Message, timeout: Duration) -> 
             }
         }
     }
-    if refused.len() == smtp.to.len() {
+    if !refused.is_empty() && refused.len() == smtp.to.len() {
         conn.abort();
         return Err(refused.swap_remove(0));
     }
