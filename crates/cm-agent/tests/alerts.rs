@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cm_net::client::{history, subscribe};
+use cm_net::client::history;
 use cm_net::{tls, Role};
 use cm_proto::history::HistoryRequest;
 use cm_proto::{AlertState, HostSnapshot};
@@ -31,16 +31,7 @@ warn = 1
 
 /// Subscribes and waits for a snapshot that `done` accepts.
 async fn wait_for(agent: &Agent, what: &str, done: impl Fn(&HostSnapshot) -> bool) -> HostSnapshot {
-    let endpoint = tls::client(&agent.identity("laptop")).unwrap();
-    let mut sub = subscribe(&endpoint, agent.addr, "srv01", Role::Dashboard, T).await.unwrap();
-    let deadline = Instant::now() + 3 * T;
-    loop {
-        assert!(Instant::now() < deadline, "no snapshot with {what}");
-        let snap = tokio::time::timeout(T, sub.next_snapshot()).await.unwrap().unwrap().unwrap();
-        if done(&snap) {
-            return snap;
-        }
-    }
+    common::snapshot_matching(agent, what, 3 * T, done).await
 }
 
 fn firing(s: &HostSnapshot, rule: &str) -> bool {

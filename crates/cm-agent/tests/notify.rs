@@ -372,19 +372,7 @@ fn snapshot_where(
     done: impl Fn(&cm_proto::HostSnapshot) -> bool,
 ) -> cm_proto::HostSnapshot {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let endpoint = cm_net::tls::client(&agent.identity("laptop")).unwrap();
-        let mut sub =
-            cm_net::client::subscribe(&endpoint, agent.addr, "srv01", cm_net::Role::Dashboard, TIMEOUT).await.unwrap();
-        let deadline = Instant::now() + 4 * TIMEOUT;
-        loop {
-            assert!(Instant::now() < deadline, "no snapshot with {what}");
-            let snap = tokio::time::timeout(TIMEOUT, sub.next_snapshot()).await.unwrap().unwrap().unwrap();
-            if done(&snap) {
-                return snap;
-            }
-        }
-    })
+    rt.block_on(common::snapshot_matching(agent, what, 4 * TIMEOUT, done))
 }
 
 fn count(r: &Receiver, kind: &str, needle: &str) -> usize {

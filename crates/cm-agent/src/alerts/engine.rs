@@ -441,10 +441,14 @@ impl Engine {
             Kind::Backup { jobs, after_ms, severity } => {
                 let mut out = Vec::new();
                 for b in input.snapshot.backups.iter().flatten().filter(|b| series::selects(jobs, &b.name)) {
-                    let since = *self.watched_since.entry(b.name.clone()).or_insert_with(|| {
-                        self.clocks_moved.insert(b.name.clone());
-                        now
-                    });
+                    let since = match self.watched_since.get(&b.name) {
+                        Some(&since) => since,
+                        None => {
+                            self.watched_since.insert(b.name.clone(), now);
+                            self.clocks_moved.insert(b.name.clone());
+                            now
+                        }
+                    };
                     if b.result.as_deref() == Some("success") {
                         if let Some(start) = b.last_run_ms {
                             let end = start + b.duration_seconds.unwrap_or(0) * 1000;

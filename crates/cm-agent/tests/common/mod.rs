@@ -262,3 +262,25 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// Subscribes to `agent` as a dashboard and waits, at most `limit`, for a
+/// snapshot that `done` accepts; `what` names it when none comes.
+pub async fn snapshot_matching(
+    agent: &Agent,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&cm_proto::HostSnapshot) -> bool,
+) -> cm_proto::HostSnapshot {
+    let step = Duration::from_secs(10).min(limit);
+    let endpoint = cm_net::tls::client(&agent.identity("laptop")).unwrap();
+    let mut sub =
+        cm_net::client::subscribe(&endpoint, agent.addr, "srv01", cm_net::Role::Dashboard, step).await.unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no snapshot with {what}");
+        let snap = tokio::time::timeout(step, sub.next_snapshot()).await.unwrap().unwrap().unwrap();
+        if done(&snap) {
+            return snap;
+        }
+    }
+}
